@@ -1,0 +1,5 @@
+"""``python -m azwatch`` is ``azwatch``."""
+
+from azwatch.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,132 @@
+"""The command line: ``azwatch [run|check|replay]``.
+
+This is the only place that reads ``os.environ``, configures logging, handles signals and
+chooses exit codes. Every setting is an environment variable and a flag of the same name
+(``BLOCK_LAG_20`` ↔ ``--block-lag-20``); a flag wins over the variable.
+
+Exit codes: 0 success (``check``: healthy); 1 ``check`` would restart; 2 bad configuration
+or bad scenario; 3 ``check`` cannot observe (or ``run`` cannot reach Docker at start).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Iterator, Mapping, Sequence
+from typing import TextIO
+
+from azwatch.config import SETTINGS, Config, ConfigError
+from azwatch.replay import ScenarioError, read_records, replay
+
+EXIT_OK = 0
+EXIT_WOULD_RESTART = 1
+EXIT_CONFIG = 2
+EXIT_BLIND = 3
+
+#: Replay needs no container; this stands in when none is configured.
+_REPLAY_CONTAINER = "replay"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser; every setting of :data:`~azwatch.config.SETTINGS` is a flag."""
+    settings = argparse.ArgumentParser(add_help=False)
+    group = settings.add_argument_group("settings (each also read from the variable named)")
+    for setting in SETTINGS:
+        if setting.variable == "DRY_RUN":
+            group.add_argument(
+                setting.flag,
+                dest=setting.variable,
+                action="store_const",
+                const="true",
+                help=f"{setting.help} [{setting.variable}]",
+            )
+        else:
+            group.add_argument(
+                setting.flag,
+                dest=setting.variable,
+                metavar="VALUE",
+                help=f"{setting.help} [{setting.variable}]",
+            )
+
+    parser = argparse.ArgumentParser(
+        prog="azwatch",
+        description="Watch an Aleph Zero node container and restart it when it falls out of sync.",
+        parents=[settings],
+    )
+    commands = parser.add_subparsers(dest="command", metavar="{replay}")
+    replay_parser = commands.add_parser(
+        "replay",
+        parents=[settings],
+        help="feed a recorded scenario through the decision rules; print JSON Lines",
+    )
+    replay_parser.add_argument(
+        "file", help="scenario (JSON Lines) or `docker logs -t` capture; - for stdin"
+    )
+    replay_parser.add_argument(
+        "--all",
+        action="store_true",
+        dest="all_decisions",
+        help="print hold decisions too (every CHECK_INTERVAL and whenever the reason changes)",
+    )
+    return parser
+
+
+def settings_from(args: argparse.Namespace, environ: Mapping[str, str]) -> dict[str, str]:
+    """The environment with every flag given on the command line laid over it."""
+    merged = dict(environ)
+    for setting in SETTINGS:
+        value = getattr(args, setting.variable, None)
+        if value is not None:
+            merged[setting.variable] = value
+    return merged
+
+
+def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
+    """Run the command line; return the exit code."""
+    args = build_parser().parse_args(argv)
+    settings = settings_from(args, os.environ if environ is None else environ)
+    command = args.command
+    if command == "replay" and not (
+        settings.get("CONTAINER_NAME", "").strip() or settings.get("CONTAINER_LABEL", "").strip()
+    ):
+        settings["CONTAINER_NAME"] = _REPLAY_CONTAINER
+    try:
+        config = Config.from_env(settings)
+    except ConfigError as error:
+        for problem in error.problems:
+            print(f"azwatch: configuration error: {problem}", file=sys.stderr)
+        return EXIT_CONFIG
+    if command == "replay":
+        return run_replay(args.file, config, all_decisions=args.all_decisions, out=sys.stdout)
+    build_parser().print_usage(sys.stderr)
+    return EXIT_CONFIG
+
+
+def run_replay(path: str, config: Config, *, all_decisions: bool, out: TextIO) -> int:
+    """Validate the scenario at *path* whole, then replay it, printing JSON Lines to *out*."""
+    try:
+        if path == "-":
+            lines = sys.stdin.readlines()
+            for _ in read_records(lines):
+                pass
+            records = read_records(lines)
+        else:
+            for _ in read_records(_lines_of(path)):
+                pass
+            records = read_records(_lines_of(path))
+        for decision in replay(records, config, all_decisions=all_decisions):
+            out.write(json.dumps(decision, ensure_ascii=False) + "\n")
+    except ScenarioError as error:
+        print(f"azwatch: {path}: {error}", file=sys.stderr)
+        return EXIT_CONFIG
+    except OSError as error:
+        print(f"azwatch: cannot read {path}: {error.strerror or error}", file=sys.stderr)
+        return EXIT_CONFIG
+    return EXIT_OK
+
+
+def _lines_of(path: str) -> Iterator[str]:
+    with open(path, encoding="utf-8", errors="replace") as scenario:
+        yield from scenario

@@ -1,0 +1,173 @@
+"""Events: the immutable facts the state model is built from.
+
+Two families feed :func:`azwatch.state.apply`:
+
+* **log events**, parsed from one line of the node's output by :mod:`azwatch.logparse`;
+* **watcher events**, produced by the shell (Docker inspect/events, the head poller, the
+  restarter) or by a replay scenario.
+
+All are frozen, slotted dataclasses. None of them carries a time: the reducer receives ``now``
+separately, so the same event means the same thing in a replay and in a live watcher.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+# --- log events -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class BlockImported:
+    """``✨ Imported #N`` (or the ``🏆``/``🆕`` variants): the node imported block N."""
+
+    number: int
+
+
+@dataclass(frozen=True, slots=True)
+class SyncStatus:
+    """The 20 s ``aleph-block-sync`` line: ``Imported: #N (…), finalized: #M (…), favourite: …``."""
+
+    imported: int
+    finalized: int
+    favourite: int
+
+
+@dataclass(frozen=True, slots=True)
+class HighestKnownBlock:
+    """``📦 Highest known block at #N``: the local best when the node starts."""
+
+    number: int
+
+
+@dataclass(frozen=True, slots=True)
+class MajorSyncChanged:
+    """``Switched to major sync state.`` (active) or ``No longer in major sync state.``."""
+
+    active: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SessionStarted:
+    """``Running session N.``"""
+
+    session: int
+
+
+@dataclass(frozen=True, slots=True)
+class BlockPrepared:
+    """``🎁 Prepared block for proposing at N …``: this node authored a block."""
+
+    number: int
+
+
+@dataclass(frozen=True, slots=True)
+class BlockPreSealed:
+    """``🔖 Pre-sealed block for proposal at N. …``: this node sealed its block."""
+
+    number: int
+
+
+@dataclass(frozen=True, slots=True)
+class PeersReported:
+    """``Network status report: …/sync/0 connected peers - K;``"""
+
+    peers: int
+
+
+@dataclass(frozen=True, slots=True)
+class NodeBanner:
+    """The ``Aleph Node`` banner, printed once when the node process starts."""
+
+
+class FatalKind(Enum):
+    """Which kind of fatal line was seen."""
+
+    ESSENTIAL_TASK = "essential_task"
+    ERROR_EXIT = "error_exit"
+    PANIC = "panic"
+
+
+@dataclass(frozen=True, slots=True)
+class FatalLine:
+    """A line that announces the node is dying: recorded and reported, never read as numbers."""
+
+    kind: FatalKind
+    text: str
+
+
+LogEvent = (
+    BlockImported
+    | SyncStatus
+    | HighestKnownBlock
+    | MajorSyncChanged
+    | SessionStarted
+    | BlockPrepared
+    | BlockPreSealed
+    | PeersReported
+    | NodeBanner
+    | FatalLine
+)
+
+# --- watcher events ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RunStarted:
+    """The container began a run (its start event, or ``State.StartedAt`` on attach).
+
+    ``run_id`` identifies the run (container id and start time), so that seeing the same run
+    again after a re-attach changes nothing. ``started_at`` is on the same monotonic clock as
+    ``now`` and may lie in the past.
+    """
+
+    run_id: str
+    started_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerStatus:
+    """The container is running, or is not (stopped, exited, paused, missing): ``detail`` says."""
+
+    running: bool
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class HeadSample:
+    """The network head from the reference RPC: the median of the endpoints that answered."""
+
+    head: int
+    answers: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class HeadUnavailable:
+    """No reference endpoint gave a usable answer in this poll round."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class RestartIssued:
+    """The watcher decided to restart (or would have, in dry run) and attempted it now.
+
+    The cooldown and the back-off count from this moment whether or not the restart call
+    succeeded, so a failing Docker call is retried by the rules, not in a tight loop.
+    """
+
+
+@dataclass(frozen=True, slots=True)
+class RestartFinished:
+    """The restart call returned (``ok``) or failed; ``detail`` carries Docker's answer."""
+
+    ok: bool
+    detail: str = ""
+
+
+WatcherEvent = (
+    RunStarted | ContainerStatus | HeadSample | HeadUnavailable | RestartIssued | RestartFinished
+)
+
+Event = LogEvent | WatcherEvent

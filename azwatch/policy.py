@@ -1,0 +1,310 @@
+"""The decision rules: ``decide(state, now, config)`` → :class:`Restart` or :class:`Hold`.
+
+Pure and total. The rules (README "How it decides") are tried in order and the first whose
+condition holds names the restart:
+
+0. cooldown: nothing is evaluated until the run is older than the effective cooldown;
+1. severe lag: ``lag > BLOCK_LAG_100``, unless the node is catching up;
+2. stall: no local progress for ``STALL_TIMEOUT`` while the network head rose, not producing;
+3. falling behind: the lag rose bucket after bucket over ``TREND_WINDOW``, not producing;
+4. moderate lag: ``lag > BLOCK_LAG_20``, not in major sync, not producing, not catching up.
+
+Every rule needs known, fresh data. With no head sample, a stale one, or no local best yet,
+the answer is a hold that says why: unknown data never restarts a node.
+"""
+
+from __future__ import annotations
+
+import itertools
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+from azwatch.config import Config
+from azwatch.state import NodeState
+
+
+class Rule(StrEnum):
+    """The rule that names a restart."""
+
+    SEVERE_LAG = "severe_lag"
+    STALL = "stall"
+    FALLING_BEHIND = "falling_behind"
+    MODERATE_LAG = "moderate_lag"
+
+
+class HoldReason(StrEnum):
+    """Why no restart was decided."""
+
+    NOT_RUNNING = "container_not_running"
+    RESTART_IN_FLIGHT = "restart_in_progress"
+    COOLDOWN = "cooldown"
+    NO_BEST = "no_local_best"
+    NO_HEAD = "no_head_sample"
+    HEAD_STALE = "head_stale"
+    CATCHING_UP = "catching_up"
+    CATCH_UP_UNKNOWN = "catch_up_rate_unknown"
+    CHAIN_HALTED = "chain_halted"
+    PRODUCING = "producing_blocks"
+    MAJOR_SYNC = "major_sync"
+    HEALTHY = "healthy"
+
+
+#: Hold reasons that mean "azwatch cannot see enough to judge" (``azwatch check`` exits 3).
+BLIND_REASONS = frozenset(
+    {HoldReason.NOT_RUNNING, HoldReason.NO_BEST, HoldReason.NO_HEAD, HoldReason.HEAD_STALE}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Facts:
+    """The numbers behind a decision, as reported in logs, replay output and ``/status``."""
+
+    lag: int | None
+    best: int | None
+    head: int | None
+    finalized: int | None
+    major_sync: bool
+    producing: bool
+    session: int | None
+    peers: int | None
+    #: Net blocks/s by which the lag shrank over the trend window (``None``: unknown).
+    catch_up_rate: float | None
+    #: The effective cooldown (seconds) after back-off.
+    cooldown: float
+    #: Seconds since the current run started.
+    run_age: float
+
+
+@dataclass(frozen=True, slots=True)
+class Restart:
+    """Restart the container: *rule* says why, *detail* gives the numbers in words."""
+
+    rule: Rule
+    detail: str
+    facts: Facts
+
+
+@dataclass(frozen=True, slots=True)
+class Hold:
+    """Do not restart: *reason* says why.
+
+    ``until`` is the earliest time at which the rules could decide differently with no new
+    event (the cooldown ends, a stall timeout is reached), so the caller can wake up then.
+    """
+
+    reason: HoldReason
+    detail: str
+    facts: Facts
+    until: float | None = None
+
+
+Decision = Restart | Hold
+
+
+def median_head(answers: Sequence[int]) -> int:
+    """The head to use from several endpoints' answers: the lower median.
+
+    The lower of the two middle values for an even count, so a disagreement between two
+    endpoints can only make the lag look smaller, never larger.
+    """
+    return statistics.median_low(answers)
+
+
+def effective_cooldown(state: NodeState, config: Config) -> float:
+    """``COOLDOWN × BACKOFF_FACTOR^k``, capped at ``MAX_COOLDOWN``."""
+    # Cap the exponent first: k grows without bound on a node that never recovers.
+    cooldown = config.cooldown
+    for _ in range(state.unhelped_restarts):
+        cooldown *= config.backoff_factor
+        if cooldown >= config.max_cooldown:
+            return config.max_cooldown
+    return min(cooldown, config.max_cooldown)
+
+
+def cooldown_anchor(state: NodeState) -> float:
+    """When the current cooldown began: the run's start or the watcher's latest restart."""
+    if state.restart_at is None:
+        return state.run.started_at
+    return max(state.run.started_at, state.restart_at)
+
+
+def head_is_fresh(state: NodeState, now: float, config: Config) -> bool:
+    """A head sample younger than twice the poll interval."""
+    return state.head_at is not None and now - state.head_at < 2 * config.rpc_poll_interval
+
+
+def catch_up_rate(state: NodeState, now: float, config: Config) -> float | None:
+    """Net blocks/s by which the lag shrank over the last ``TREND_WINDOW`` (or the run so far).
+
+    Positive while catching up, negative while falling behind, ``None`` with fewer than two
+    samples to compare.
+    """
+    horizon = now - config.trend_window
+    lags = state.run.lags
+    first = next((sample for sample in lags if sample.at >= horizon), None)
+    if first is None:
+        return None
+    last = lags[-1]
+    if last.at <= first.at:
+        return None
+    return (first.lag - last.lag) / (last.at - first.at)
+
+
+def bucket_averages(state: NodeState, now: float, config: Config) -> list[float | None]:
+    """Average lag in each of ``TREND_BUCKETS`` equal buckets of the last ``TREND_WINDOW``."""
+    buckets = config.trend_buckets
+    width = config.trend_window / buckets
+    start = now - config.trend_window
+    sums = [0.0] * buckets
+    counts = [0] * buckets
+    for sample in state.run.lags:
+        if sample.at < start or sample.at > now:
+            continue
+        index = min(int((sample.at - start) / width), buckets - 1)
+        sums[index] += sample.lag
+        counts[index] += 1
+    return [total / count if count else None for total, count in zip(sums, counts, strict=True)]
+
+
+def facts_of(state: NodeState, now: float, config: Config) -> Facts:
+    """The numbers a decision about *state* at *now* reports."""
+    run = state.run
+    return Facts(
+        lag=state.lag,
+        best=run.best,
+        head=state.head,
+        finalized=run.finalized,
+        major_sync=run.major_sync,
+        producing=run.producing(now),
+        session=run.session,
+        peers=run.peers,
+        catch_up_rate=catch_up_rate(state, now, config),
+        cooldown=effective_cooldown(state, config),
+        run_age=max(0.0, now - run.started_at),
+    )
+
+
+def decide(state: NodeState, now: float, config: Config) -> Decision:
+    """Decide whether to restart the container of *state* at monotonic time *now*."""
+    facts = facts_of(state, now, config)
+    run = state.run
+
+    def hold(reason: HoldReason, detail: str, until: float | None = None) -> Hold:
+        return Hold(reason, detail, facts, until)
+
+    if not state.running:
+        return hold(HoldReason.NOT_RUNNING, f"container is {state.status}; left alone")
+    if state.restart_in_flight:
+        return hold(HoldReason.RESTART_IN_FLIGHT, "waiting for the restart to finish")
+    anchor = cooldown_anchor(state)
+    cooldown_end = anchor + facts.cooldown
+    if now < cooldown_end:
+        since = "run start" if anchor == run.started_at else "the last restart"
+        return hold(
+            HoldReason.COOLDOWN,
+            f"{now - anchor:.0f}s since {since}, cooldown {facts.cooldown:.0f}s",
+            cooldown_end,
+        )
+    if run.best is None or run.best_advanced_at is None:
+        return hold(HoldReason.NO_BEST, "no local best block seen in this run yet")
+    if state.head is None or state.head_at is None:
+        why = state.head_error or "no answer yet"
+        return hold(HoldReason.NO_HEAD, f"no network head from the reference RPC ({why})")
+    if not head_is_fresh(state, now, config):
+        why = f"; {state.head_error}" if state.head_error else ""
+        return hold(
+            HoldReason.HEAD_STALE,
+            f"latest network head is {now - state.head_at:.0f}s old{why}",
+        )
+
+    lag = state.head - run.best
+    rate = facts.catch_up_rate
+    guard = config.catch_up_rate > 0
+    catching_up = guard and rate is not None and rate >= config.catch_up_rate
+    rate_unknown = guard and rate is None
+    blocked: list[tuple[HoldReason, str]] = []
+    wake_ups: list[float] = []
+
+    def catching_up_hold(rule_text: str) -> tuple[HoldReason, str] | None:
+        if catching_up:
+            return (
+                HoldReason.CATCHING_UP,
+                f"{rule_text}, but the lag shrinks at {rate:.1f} blocks/s "
+                f">= CATCH_UP_RATE={config.catch_up_rate:g}",
+            )
+        if rate_unknown:
+            return (
+                HoldReason.CATCH_UP_UNKNOWN,
+                f"{rule_text}; measuring whether the node is catching up",
+            )
+        return None
+
+    # Rule 1: severe lag, whatever the sync state or production.
+    if lag > config.block_lag_100:
+        text = f"lag {lag} > BLOCK_LAG_100={config.block_lag_100}"
+        guard_hold = catching_up_hold(text)
+        if guard_hold is None:
+            return Restart(Rule.SEVERE_LAG, text, facts)
+        blocked.append(guard_hold)
+
+    # Rule 2: stall; the head must have risen meanwhile, or the whole chain halted.
+    stalled_for = now - run.best_advanced_at
+    if stalled_for >= config.stall_timeout:
+        text = (
+            f"best #{run.best} has not advanced for {stalled_for:.0f}s "
+            f">= STALL_TIMEOUT={config.stall_timeout:g}"
+        )
+        seen = run.heads_since_advance
+        if seen is None or seen[1] <= seen[0]:
+            blocked.append((HoldReason.CHAIN_HALTED, f"{text}, but the network head did not rise"))
+        elif facts.producing:
+            blocked.append((HoldReason.PRODUCING, f"{text}, but the node is producing blocks"))
+        else:
+            return Restart(
+                Rule.STALL, f"{text} while the head rose #{seen[0]} -> #{seen[1]}", facts
+            )
+    else:
+        wake_ups.append(run.best_advanced_at + config.stall_timeout)
+
+    # Rule 3: falling behind: the average lag rose bucket after bucket.
+    if now - run.started_at >= config.trend_window:
+        averages = bucket_averages(state, now, config)
+        if all(average is not None for average in averages):
+            values = [average for average in averages if average is not None]
+            rising = all(later > earlier for earlier, later in itertools.pairwise(values))
+            rise = values[-1] - values[0]
+            if rising and rise >= config.falling_behind_min_rise:
+                text = (
+                    f"lag rose in each of {len(values)} buckets over "
+                    f"{config.trend_window:g}s, by {rise:.1f} blocks "
+                    f">= FALLING_BEHIND_MIN_RISE={config.falling_behind_min_rise}"
+                )
+                if facts.producing:
+                    blocked.append((HoldReason.PRODUCING, f"{text}, but producing blocks"))
+                else:
+                    return Restart(Rule.FALLING_BEHIND, text, facts)
+    else:
+        wake_ups.append(run.started_at + config.trend_window)
+
+    # Rule 4: moderate lag, for a node that is neither syncing nor producing.
+    if lag > config.block_lag_20:
+        text = f"lag {lag} > BLOCK_LAG_20={config.block_lag_20}"
+        if run.major_sync:
+            blocked.append((HoldReason.MAJOR_SYNC, f"{text}, but the node is in major sync"))
+        elif facts.producing:
+            blocked.append(
+                (HoldReason.PRODUCING, f"{text}, but the node is producing blocks this session")
+            )
+        else:
+            guard_hold = catching_up_hold(text)
+            if guard_hold is None:
+                return Restart(Rule.MODERATE_LAG, text, facts)
+            blocked.append(guard_hold)
+
+    until = min(wake_ups) if wake_ups else None
+    if blocked:
+        reason, detail = blocked[0]
+        return hold(reason, detail, until)
+    return hold(HoldReason.HEALTHY, f"lag {lag} within thresholds", until)

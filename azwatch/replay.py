@@ -1,0 +1,258 @@
+"""``azwatch replay``: feed a recorded scenario through the pure core, in virtual time.
+
+Two input shapes are accepted:
+
+* a **scenario**, JSON Lines, one object per line with ``"at"`` (seconds since the scenario
+  start, non-decreasing) and exactly one of ``"log"`` (a raw line as ``docker logs`` prints
+  it), ``"head"`` (the reference head), ``"head_error"`` (why the reference failed) or
+  ``"start": true`` (the container began a new run); a ``"comment"`` is allowed beside them;
+* a plain **capture** of ``docker logs -t`` (or ``docker logs`` of a node with its own
+  timestamps): times come from the line prefixes, and there are no head samples.
+
+Decisions are evaluated after every record, at every ``CHECK_INTERVAL`` of virtual time, and
+at the instants a hold names (the end of a cooldown, a stall timeout), exactly as the live
+watcher wakes up. A restart starts a new run at that instant, as the real container would.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from azwatch.config import Config
+from azwatch.events import (
+    Event,
+    HeadSample,
+    HeadUnavailable,
+    RestartFinished,
+    RestartIssued,
+    RunStarted,
+)
+from azwatch.logparse import (
+    clean,
+    docker_timestamp_ns,
+    node_message,
+    parse_line,
+    split_docker_timestamp,
+)
+from azwatch.policy import Decision, Hold, Restart, decide
+from azwatch.state import NodeState, apply, initial_state
+
+_EVENT_KEYS = ("log", "head", "head_error", "start")
+_ALLOWED_KEYS = frozenset(("at", "comment", *_EVENT_KEYS))
+
+
+class ScenarioError(ValueError):
+    """A scenario line is malformed; ``line_number`` is 1-based."""
+
+    def __init__(self, line_number: int, problem: str) -> None:
+        self.line_number = line_number
+        self.problem = problem
+        super().__init__(f"line {line_number}: {problem}")
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One timed input of a scenario."""
+
+    at: float
+    event: Event | None
+    #: The raw log line, for records that came from the log (``event`` may be ``None``).
+    log: str | None = None
+
+
+def read_records(lines: Iterable[str]) -> Iterator[Record]:
+    """Records of a scenario or capture given as text lines.
+
+    Raises:
+        ScenarioError: at the first malformed line.
+    """
+    iterator = iter(enumerate(lines, start=1))
+    for number, line in iterator:
+        if not line.strip():
+            continue
+        first = (number, line)
+        if line.lstrip().startswith("{"):
+            yield from _scenario_records(first, iterator)
+        else:
+            yield from _capture_records(first, iterator)
+        return
+
+
+def _scenario_records(first: tuple[int, str], rest: Iterator[tuple[int, str]]) -> Iterator[Record]:
+    previous_at = 0.0
+    starts = 0
+    for number, line in _chain(first, rest):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+        except ValueError as error:
+            raise ScenarioError(number, f"not JSON ({error.args[0]})") from None
+        if not isinstance(item, dict):
+            raise ScenarioError(number, "expected a JSON object")
+        unknown = sorted(set(item) - _ALLOWED_KEYS)
+        if unknown:
+            raise ScenarioError(number, f"unknown key(s) {', '.join(map(repr, unknown))}")
+        at = item.get("at")
+        if isinstance(at, bool) or not isinstance(at, int | float) or not math.isfinite(at):
+            raise ScenarioError(number, '"at" must be a number of seconds')
+        if at < previous_at:
+            raise ScenarioError(number, f'"at" goes back in time ({at} < {previous_at})')
+        previous_at = float(at)
+        present = [key for key in _EVENT_KEYS if key in item]
+        if len(present) != 1:
+            raise ScenarioError(
+                number, 'expected exactly one of "log", "head", "head_error", "start"'
+            )
+        key, value = present[0], item[present[0]]
+        if key == "log":
+            if not isinstance(value, str):
+                raise ScenarioError(number, '"log" must be a string')
+            yield Record(previous_at, parse_line(value), value)
+        elif key == "head":
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ScenarioError(number, '"head" must be a block number (integer >= 0)')
+            yield Record(previous_at, HeadSample(value))
+        elif key == "head_error":
+            if not isinstance(value, str):
+                raise ScenarioError(number, '"head_error" must be a string')
+            yield Record(previous_at, HeadUnavailable(value))
+        else:
+            if value is not True:
+                raise ScenarioError(number, '"start" must be true')
+            starts += 1
+            yield Record(previous_at, RunStarted(f"replay-start-{starts}", previous_at))
+
+
+def _capture_records(first: tuple[int, str], rest: Iterator[tuple[int, str]]) -> Iterator[Record]:
+    """Records of a ``docker logs [-t]`` capture; times come from the line prefixes."""
+    origin: int | None = None
+    at = 0.0
+    for number, raw in _chain(first, rest):
+        line = raw.rstrip("\n")
+        if not line.strip():
+            continue
+        stamp = _line_time_ns(line)
+        if stamp is not None:
+            if origin is None:
+                origin = stamp
+            # stdout and stderr are copied separately, so neighbours can be slightly out of
+            # order; time never goes back in a replay.
+            at = max(at, (stamp - origin) / 1e9)
+        elif origin is None and number == first[0]:
+            raise ScenarioError(number, "neither a JSON scenario line nor a timestamped log line")
+        yield Record(at, parse_line(line), line)
+
+
+def _line_time_ns(line: str) -> int | None:
+    """Docker's timestamp of a captured line, or else the node's own prefix time."""
+    stamp, rest = split_docker_timestamp(line)
+    if stamp is not None:
+        return docker_timestamp_ns(stamp)
+    rest = clean(rest)
+    if node_message(rest) is None:
+        return None
+    try:
+        return docker_timestamp_ns(rest[:10] + "T" + rest[11:19] + "Z")
+    except ValueError:
+        return None
+
+
+def _chain(first: tuple[int, str], rest: Iterator[tuple[int, str]]) -> Iterator[tuple[int, str]]:
+    yield first
+    yield from rest
+
+
+def decision_record(at: float, decision: Decision) -> dict[str, object]:
+    """The JSON object printed for one decision."""
+    facts = decision.facts
+    record: dict[str, object] = {"at": round(at, 3)}
+    if isinstance(decision, Restart):
+        record |= {"action": "restart", "rule": str(decision.rule)}
+    else:
+        record |= {"action": "hold", "reason": str(decision.reason)}
+    record |= {
+        "lag": facts.lag,
+        "best": facts.best,
+        "head": facts.head,
+        "major_sync": facts.major_sync,
+        "producing": facts.producing,
+        "session": facts.session,
+        "cooldown": facts.cooldown,
+        "detail": decision.detail,
+    }
+    return record
+
+
+def replay(
+    records: Iterable[Record], config: Config, *, all_decisions: bool = False
+) -> Iterator[dict[str, object]]:
+    """Run *records* through the core; yield one object per reported decision.
+
+    Restarts are always reported. With *all_decisions*, holds are reported too: at every
+    ``CHECK_INTERVAL`` and whenever the reason changes.
+    """
+    engine = _Replay(config, all_decisions)
+    for record in records:
+        yield from engine.advance_to(record.at)
+        if record.event is not None:
+            engine.apply(record.event, record.at)
+            yield from engine.evaluate(record.at, tick=False)
+
+
+class _Replay:
+    """The replay's virtual watcher: one state, a check clock and pending wake-ups."""
+
+    def __init__(self, config: Config, all_decisions: bool) -> None:
+        self.config = config
+        self.all_decisions = all_decisions
+        self.state: NodeState = initial_state(0.0, run_id="replay-start-0")
+        self.next_check = config.check_interval
+        self.wake_at: float | None = None
+        self.restarts = 0
+        self.last_reported: tuple[str, str] | None = None
+
+    def apply(self, event: Event, at: float) -> None:
+        self.state = apply(self.state, event, at, self.config)
+
+    def advance_to(self, until: float) -> Iterator[dict[str, object]]:
+        """Evaluate at each check tick and wake-up strictly before *until*."""
+        while True:
+            wake = self.wake_at if self.wake_at is not None else math.inf
+            at = min(self.next_check, wake)
+            if at >= until:
+                return
+            tick = at == self.next_check
+            if tick:
+                self.next_check += self.config.check_interval
+            if at == wake:
+                self.wake_at = None
+            yield from self.evaluate(at, tick=tick)
+
+    def evaluate(self, at: float, *, tick: bool) -> Iterator[dict[str, object]]:
+        decision = decide(self.state, at, self.config)
+        if isinstance(decision, Restart):
+            self.last_reported = None
+            yield decision_record(at, decision)
+            self.restarts += 1
+            for event in (
+                RestartIssued(),
+                RestartFinished(ok=True),
+                RunStarted(f"replay-restart-{self.restarts}", at),
+            ):
+                self.apply(event, at)
+            # Re-check when the new run's cooldown ends.
+            self.wake_at = None
+            yield from self.evaluate(at, tick=False)
+            return
+        assert isinstance(decision, Hold)
+        until = decision.until
+        if until is not None and until > at and (self.wake_at is None or until < self.wake_at):
+            self.wake_at = until
+        key = ("hold", str(decision.reason))
+        if self.all_decisions and (tick or key != self.last_reported):
+            yield decision_record(at, decision)
+        self.last_reported = key

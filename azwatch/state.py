@@ -1,0 +1,248 @@
+"""The node state model: what azwatch knows about one watched container.
+
+:func:`apply` is the reducer: ``apply(state, event, now, config) -> state``. It is pure (no
+I/O, no clock: ``now`` is monotonic seconds supplied by the caller) and total (every event in
+every state gives a state; nothing raises).
+
+State is kept per **run** of the container (:class:`Run`): a new run, announced by a start
+event, a new ``State.StartedAt``, or an ``Aleph Node`` banner after other lines, resets best,
+major sync, session and block production. What survives runs lives on :class:`NodeState`:
+the network head, the container's status and the restart ledger behind the back-off.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from azwatch.config import Config
+from azwatch.events import (
+    BlockImported,
+    BlockPrepared,
+    BlockPreSealed,
+    ContainerStatus,
+    Event,
+    FatalLine,
+    HeadSample,
+    HeadUnavailable,
+    HighestKnownBlock,
+    MajorSyncChanged,
+    NodeBanner,
+    PeersReported,
+    RestartFinished,
+    RestartIssued,
+    RunStarted,
+    SessionStarted,
+    SyncStatus,
+)
+
+#: Seconds into a new session during which production in the previous one still counts.
+SESSION_GRACE = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class LagSample:
+    """The lag (network head minus local best) measured when a head sample arrived."""
+
+    at: float
+    lag: int
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """One run of the container, from its start to its end."""
+
+    #: Identifies the run (container id and start time); ``None`` before the first inspect.
+    run_id: str | None
+    #: When the run started (monotonic seconds; may be long before the watcher started).
+    started_at: float
+    #: Whether any node line has been applied in this run (a banner after them is a new run).
+    has_lines: bool = False
+    best: int | None = None
+    #: When ``best`` last increased.
+    best_advanced_at: float | None = None
+    finalized: int | None = None
+    major_sync: bool = False
+    session: int | None = None
+    #: When the latest ``Running session`` line arrived.
+    session_started_at: float | None = None
+    #: ``🎁 Prepared`` / ``🔖 Pre-sealed`` seen since the latest ``Running session`` line.
+    prepared: bool = False
+    presealed: bool = False
+    #: Whether the node produced blocks in the session before the current one.
+    produced_previous_session: bool = False
+    peers: int | None = None
+    #: The last fatal line of this run, for reports.
+    fatal: str | None = None
+    #: Lag samples of this run, oldest first, no older than ``TREND_WINDOW``.
+    lags: tuple[LagSample, ...] = ()
+    #: (first, highest) head sample taken since ``best`` last advanced.
+    heads_since_advance: tuple[int, int] | None = None
+
+    @property
+    def produced_this_session(self) -> bool:
+        """Both halves of authoring a block were seen in the current session."""
+        return self.prepared and self.presealed
+
+    def producing(self, now: float) -> bool:
+        """The node authors blocks: in this session, or in the previous one if this is new.
+
+        A committee validator gets its first slot of a session only after up to
+        committee-size seconds, so for :data:`SESSION_GRACE` seconds after a ``Running
+        session`` line a validator that produced in the previous session still counts.
+        """
+        if self.produced_this_session:
+            return True
+        return (
+            self.produced_previous_session
+            and self.session_started_at is not None
+            and now - self.session_started_at < SESSION_GRACE
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class NodeState:
+    """Everything the decision rules read about one container."""
+
+    run: Run
+    running: bool = True
+    #: Why the container is not running ("exited", "paused", "missing", …), or "running".
+    status: str = "running"
+    head: int | None = None
+    head_at: float | None = None
+    #: Why the latest poll round gave no sample; ``None`` once a sample arrives.
+    head_error: str | None = None
+    #: The watcher's latest restart attempt (or dry-run decision): the cooldown counts from it.
+    restart_at: float | None = None
+    restart_in_flight: bool = False
+    #: Restart attempts by the watcher, dry-run decisions included.
+    restarts: int = 0
+    #: ``k`` of the back-off: consecutive watcher restarts after which the node did not recover.
+    unhelped_restarts: int = 0
+    #: A watcher restart happened and the node has not recovered since.
+    awaiting_recovery: bool = False
+    #: Since when ``lag <= BLOCK_LAG_20`` has held without interruption.
+    healthy_since: float | None = None
+
+    @property
+    def lag(self) -> int | None:
+        """Latest head minus local best, when both are known (freshness is the rules' concern)."""
+        if self.head is None or self.run.best is None:
+            return None
+        return self.head - self.run.best
+
+
+def initial_state(now: float, run_id: str | None = None) -> NodeState:
+    """The state of a container first seen at *now*, its run assumed to start then."""
+    return NodeState(run=Run(run_id=run_id, started_at=now))
+
+
+def apply(state: NodeState, event: Event, now: float, config: Config) -> NodeState:
+    """Return the state after *event* happened at *now*."""
+    run = state.run
+    match event:
+        case BlockImported(number) | HighestKnownBlock(number):
+            return _with_best(state, number, now)
+        case SyncStatus(imported, finalized, _):
+            state = _with_best(state, imported, now)
+            return replace(state, run=replace(state.run, finalized=finalized))
+        case MajorSyncChanged(active):
+            return replace(state, run=replace(run, major_sync=active, has_lines=True))
+        case SessionStarted(session):
+            if session == run.session:
+                return state
+            return replace(
+                state,
+                run=replace(
+                    run,
+                    session=session,
+                    session_started_at=now,
+                    prepared=False,
+                    presealed=False,
+                    produced_previous_session=run.produced_this_session,
+                    has_lines=True,
+                ),
+            )
+        case BlockPrepared():
+            return replace(state, run=replace(run, prepared=True, has_lines=True))
+        case BlockPreSealed():
+            return replace(state, run=replace(run, presealed=True, has_lines=True))
+        case PeersReported(peers):
+            return replace(state, run=replace(run, peers=peers, has_lines=True))
+        case FatalLine(_, text):
+            return replace(state, run=replace(run, fatal=text, has_lines=True))
+        case NodeBanner():
+            if not run.has_lines:
+                # The first line of the run we already know about (from its start event).
+                return replace(state, run=replace(run, has_lines=True))
+            return _new_run(state, Run(run_id=None, started_at=now, has_lines=True))
+        case RunStarted(run_id, started_at):
+            if run_id == run.run_id:
+                return replace(state, running=True, status="running")
+            return _new_run(state, Run(run_id=run_id, started_at=min(started_at, now)))
+        case ContainerStatus(running, detail):
+            return replace(state, running=running, status=detail)
+        case HeadSample(head):
+            return _with_head(state, head, now, config)
+        case HeadUnavailable(reason):
+            return replace(state, head_error=reason)
+        case RestartIssued():
+            return replace(
+                state,
+                restart_at=now,
+                restart_in_flight=True,
+                restarts=state.restarts + 1,
+                unhelped_restarts=state.unhelped_restarts + (1 if state.awaiting_recovery else 0),
+                awaiting_recovery=True,
+                healthy_since=None,
+            )
+        case RestartFinished():
+            return replace(state, restart_in_flight=False)
+    return state  # pragma: no cover - the match above is exhaustive
+
+
+def _new_run(state: NodeState, run: Run) -> NodeState:
+    return replace(state, run=run, running=True, status="running", healthy_since=None)
+
+
+def _with_best(state: NodeState, number: int, now: float) -> NodeState:
+    run = state.run
+    if run.best is not None and number <= run.best:
+        # A fork block or a repeated status line: nothing new about progress.
+        if run.has_lines:
+            return state
+        return replace(state, run=replace(run, has_lines=True))
+    return replace(
+        state,
+        run=replace(
+            run, best=number, best_advanced_at=now, heads_since_advance=None, has_lines=True
+        ),
+    )
+
+
+def _with_head(state: NodeState, head: int, now: float, config: Config) -> NodeState:
+    run = state.run
+    if run.best is None:
+        return replace(state, head=head, head_at=now, head_error=None)
+    lag = head - run.best
+    horizon = now - config.trend_window
+    lags = (*(sample for sample in run.lags if sample.at >= horizon), LagSample(now, lag))
+    seen = run.heads_since_advance
+    seen = (head, head) if seen is None else (seen[0], max(seen[1], head))
+    healthy_since = state.healthy_since
+    unhelped, awaiting = state.unhelped_restarts, state.awaiting_recovery
+    if lag <= config.block_lag_20:
+        healthy_since = now if healthy_since is None else healthy_since
+        if now - healthy_since >= config.recovery_period:
+            unhelped, awaiting = 0, False
+    else:
+        healthy_since = None
+    return replace(
+        state,
+        run=replace(run, lags=lags, heads_since_advance=seen),
+        head=head,
+        head_at=now,
+        head_error=None,
+        healthy_since=healthy_since,
+        unhelped_restarts=unhelped,
+        awaiting_recovery=awaiting,
+    )

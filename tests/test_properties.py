@@ -1,0 +1,171 @@
+"""Properties of the core that must hold for every input, checked with hypothesis."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from azwatch.config import Config
+from azwatch.events import (
+    BlockImported,
+    BlockPrepared,
+    BlockPreSealed,
+    ContainerStatus,
+    Event,
+    HeadSample,
+    HeadUnavailable,
+    HighestKnownBlock,
+    MajorSyncChanged,
+    NodeBanner,
+    PeersReported,
+    RestartFinished,
+    RestartIssued,
+    RunStarted,
+    SessionStarted,
+    SyncStatus,
+)
+from azwatch.logparse import LineAssembler, parse_line, parse_lines
+from azwatch.policy import Restart, cooldown_anchor, decide, effective_cooldown
+from azwatch.state import NodeState, apply, initial_state
+
+CONFIG = Config(
+    container_names=("node",),
+    cooldown=30,
+    max_cooldown=200,
+    stall_timeout=20,
+    trend_window=40,
+    trend_buckets=4,
+    rpc_poll_interval=5,
+    recovery_period=30,
+)
+
+PREFIX = "2025-03-21 13:41:47.205  INFO tokio-runtime-worker "
+FRAGMENTS = [
+    PREFIX + "substrate: ✨ Imported #",
+    PREFIX + "aleph-block-sync: Imported: #",
+    "), finalized: #",
+    ", favourite: #",
+    PREFIX + "aleph-party: Running session ",
+    PREFIX + "aleph-block-sync: Switched to major sync state.",
+    PREFIX + "aleph-block-sync: No longer in major sync state.",
+    PREFIX + "aleph-network: Network status report: /0x7025…344e/sync/0 connected peers - ",
+    "2025-10-15 16:01:50 Aleph Node",
+    "2026-11-28T16:04:47.505226328Z ",
+    "🎁 Prepared block for proposing at ",
+    "🔖 Pre-sealed block for proposal at ",
+    "Error: ",
+    "Thread 'x' panicked at ",
+    "\x1b[32m",
+    "\r",
+    "\ufffd",
+    "    ",
+    "\n",
+]
+
+raw_text = st.lists(
+    st.one_of(
+        st.sampled_from(FRAGMENTS),
+        st.integers(min_value=0, max_value=10**30).map(str),
+        st.text(max_size=40),
+    ),
+    max_size=40,
+).map("".join)
+
+
+@given(chunks=st.lists(raw_text, max_size=20))
+@settings(max_examples=300, deadline=None)
+def test_no_log_text_makes_the_pipeline_raise(chunks: list[str]) -> None:
+    """Assemble → parse → apply survives any text, split anywhere."""
+    assembler = LineAssembler(max_line=200, timestamped=True)
+    state = initial_state(0.0, "r")
+    now = 0.0
+    for chunk in chunks:
+        now += 1.0
+        for event in parse_lines(assembler.feed(chunk)):
+            state = apply(state, event, now, CONFIG)
+        decide(state, now, CONFIG)
+        assert assembler.pending <= 200
+
+
+@given(text=raw_text, cuts=st.lists(st.integers(min_value=0, max_value=400), max_size=10))
+@settings(max_examples=300, deadline=None)
+def test_assembler_output_does_not_depend_on_chunking(text: str, cuts: list[int]) -> None:
+    """However the stream is chunked, the same complete lines come out."""
+    assembler = LineAssembler()
+    bounds = sorted({min(cut, len(text)) for cut in cuts})
+    pieces = [text[a:b] for a, b in zip([0, *bounds], [*bounds, len(text)], strict=True)]
+    lines = [line for piece in pieces for line in assembler.feed(piece)]
+    assert text.split("\n")[:-1] == lines
+
+
+@given(line=st.text(max_size=300))
+@settings(max_examples=500, deadline=None)
+def test_parse_line_is_total(line: str) -> None:
+    """Every string parses to an event or None, without raising."""
+    parse_line(line)
+
+
+blocks = st.integers(min_value=0, max_value=2**32)
+events: st.SearchStrategy[Event] = st.one_of(
+    blocks.map(BlockImported),
+    blocks.map(HighestKnownBlock),
+    st.builds(SyncStatus, blocks, blocks, blocks),
+    st.booleans().map(MajorSyncChanged),
+    st.integers(min_value=0, max_value=10**6).map(SessionStarted),
+    blocks.map(BlockPrepared),
+    blocks.map(BlockPreSealed),
+    st.integers(min_value=0, max_value=100).map(PeersReported),
+    st.just(NodeBanner()),
+    blocks.map(HeadSample),
+    st.just(HeadUnavailable("timeout")),
+    st.builds(ContainerStatus, st.booleans(), st.just("exited")),
+    st.builds(RunStarted, st.sampled_from(["a", "b", "c"]), st.floats(0, 500)),
+)
+timeline = st.lists(
+    st.tuples(st.floats(min_value=0, max_value=30, allow_nan=False), events), max_size=120
+)
+
+
+@given(steps=timeline, backoff=st.sampled_from([1.0, 2.0, 3.0]))
+@settings(max_examples=400, deadline=None)
+def test_never_a_restart_inside_the_cooldown(
+    steps: list[tuple[float, Event]], backoff: float
+) -> None:
+    """Whatever happens, a restart is only ever decided once the effective cooldown is over.
+
+    The watcher's own restarts are fed back as the real watcher does, so consecutive
+    restarts are also at least COOLDOWN apart.
+    """
+    config = replace(CONFIG, backoff_factor=backoff)
+    state: NodeState = initial_state(0.0, "a")
+    now = 0.0
+    last_restart: float | None = None
+    for gap, event in steps:
+        now += gap
+        state = apply(state, event, now, config)
+        decision = decide(state, now, config)
+        if isinstance(decision, Restart):
+            assert now >= cooldown_anchor(state) + effective_cooldown(state, config)
+            assert now >= state.run.started_at + config.cooldown
+            if last_restart is not None:
+                assert now - last_restart >= config.cooldown
+            last_restart = now
+            for own in (RestartIssued(), RestartFinished(ok=True)):
+                state = apply(state, own, now, config)
+            assert not isinstance(decide(state, now, config), Restart)
+
+
+@given(steps=timeline)
+@settings(max_examples=300, deadline=None)
+def test_unknown_or_stale_head_never_restarts(steps: list[tuple[float, Event]]) -> None:
+    """Without a fresh head sample, no sequence of log events leads to a restart."""
+    state: NodeState = initial_state(0.0, "a")
+    now = 0.0
+    for gap, event in steps:
+        now += gap
+        if isinstance(event, HeadSample):
+            continue
+        state = apply(state, event, now, CONFIG)
+        assert not isinstance(decide(state, now + 1000, CONFIG), Restart)
