@@ -18,6 +18,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import TextIO
 
 from azwatch.config import SETTINGS, Config, ConfigError
+from azwatch.logsetup import configure
 from azwatch.replay import ScenarioError, read_records, replay
 
 EXIT_OK = 0
@@ -55,7 +56,13 @@ def build_parser() -> argparse.ArgumentParser:
         description="Watch an Aleph Zero node container and restart it when it falls out of sync.",
         parents=[settings],
     )
-    commands = parser.add_subparsers(dest="command", metavar="{replay}")
+    commands = parser.add_subparsers(dest="command", metavar="{run,check,replay}")
+    commands.add_parser("run", parents=[settings], help="watch until SIGTERM/SIGINT (the default)")
+    commands.add_parser(
+        "check",
+        parents=[settings],
+        help="one look: exit 0 healthy, 1 would restart, 2 bad configuration, 3 cannot observe",
+    )
     replay_parser = commands.add_parser(
         "replay",
         parents=[settings],
@@ -87,7 +94,7 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     """Run the command line; return the exit code."""
     args = build_parser().parse_args(argv)
     settings = settings_from(args, os.environ if environ is None else environ)
-    command = args.command
+    command = args.command or "run"
     if command == "replay" and not (
         settings.get("CONTAINER_NAME", "").strip() or settings.get("CONTAINER_LABEL", "").strip()
     ):
@@ -100,8 +107,13 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         return EXIT_CONFIG
     if command == "replay":
         return run_replay(args.file, config, all_decisions=args.all_decisions, out=sys.stdout)
-    build_parser().print_usage(sys.stderr)
-    return EXIT_CONFIG
+    # The live commands import aiodocker and aiohttp; replay does not need them.
+    from azwatch import commands
+
+    configure(config.log_format, config.log_level, sys.stderr if command == "check" else None)
+    if command == "check":
+        return commands.check(config)
+    return commands.run(config)
 
 
 def run_replay(path: str, config: Config, *, all_decisions: bool, out: TextIO) -> int:

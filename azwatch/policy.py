@@ -194,10 +194,10 @@ def decide(state: NodeState, now: float, config: Config) -> Decision:
     def hold(reason: HoldReason, detail: str, until: float | None = None) -> Hold:
         return Hold(reason, detail, facts, until)
 
-    if not state.running:
-        return hold(HoldReason.NOT_RUNNING, f"container is {state.status}; left alone")
     if state.restart_in_flight:
         return hold(HoldReason.RESTART_IN_FLIGHT, "waiting for the restart to finish")
+    if not state.running:
+        return hold(HoldReason.NOT_RUNNING, f"container is {state.status}; left alone")
     anchor = cooldown_anchor(state)
     cooldown_end = anchor + facts.cooldown
     if now < cooldown_end:

@@ -1,0 +1,138 @@
+"""Docker events: notice at once when a watched container starts, dies, is removed or renamed.
+
+One ``GET /events`` stream per watcher, run as a task of the watcher's own task group (never
+aiodocker's auto-spawned task, whose failure breaks ``Docker.close()``). When the stream ends
+or fails it is re-opened with back-off, and every follower is woken to re-inspect its
+container, since events may have been missed meanwhile.
+
+The daemon's ``container`` filter matches name *prefixes*, so names are compared exactly here.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiodocker
+import anyio
+
+from azwatch.containers import DOCKER_TRANSIENT, describe_error
+
+logger = logging.getLogger("azwatch.events")
+
+#: The container actions azwatch reacts to.
+ACTIONS = (
+    "create",
+    "start",
+    "restart",
+    "die",
+    "stop",
+    "kill",
+    "destroy",
+    "rename",
+    "pause",
+    "unpause",
+    "oom",
+)
+BACKOFF_FIRST = 0.5
+BACKOFF_CAP = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerEvent:
+    """One container event from the Engine."""
+
+    action: str
+    name: str
+    id: str
+    time_ns: int
+    attributes: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ContainerEvent | None:
+        """Build from a decoded event; ``None`` if it is not a container event."""
+        if data.get("Type", "container") != "container":
+            return None
+        actor = data.get("Actor") or {}
+        attributes = {str(k): str(v) for k, v in (actor.get("Attributes") or {}).items()}
+        action = str(data.get("Action") or data.get("status") or "")
+        # "exec_start: sh -c …" and "health_status: healthy" carry details after a colon.
+        action = action.split(":", 1)[0].strip()
+        time_ns = data.get("timeNano")
+        return cls(
+            action=action,
+            name=attributes.get("name", "").lstrip("/"),
+            id=str(actor.get("ID") or data.get("id") or ""),
+            time_ns=time_ns if isinstance(time_ns, int) else 0,
+            attributes=attributes,
+        )
+
+
+Handler = Callable[[ContainerEvent], Awaitable[None]]
+
+
+class EventStream:
+    """Delivers the Engine's container events to *handler*, reconnecting for ever.
+
+    *on_reconnect* runs before every reconnection, so the caller can reconcile its containers
+    with whatever happened while the stream was down.
+    """
+
+    def __init__(
+        self,
+        docker: aiodocker.Docker,
+        handler: Handler,
+        *,
+        on_reconnect: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.docker = docker
+        self.handler = handler
+        self.on_reconnect = on_reconnect
+        self.received = 0
+
+    @property
+    def connected(self) -> bool:
+        """Whether the event stream is open right now (for ``/healthz``)."""
+        return self.docker.events.json_stream is not None
+
+    async def run(self) -> None:
+        """Follow events until cancelled."""
+        failures = 0
+        failing: str | None = None
+        while True:
+            error = await self._stream_once()
+            failures = failures + 1 if error is not None else 0
+            detail = describe_error(error) if error is not None else "event stream ended"
+            if detail != failing:
+                logger.warning(
+                    "Docker events: %s; reconnecting", detail, extra={"event": "events_lost"}
+                )
+                failing = detail
+            await anyio.sleep(min(BACKOFF_CAP, BACKOFF_FIRST * 2.0 ** min(failures, 16)))
+            self.on_reconnect()
+
+    async def _stream_once(self) -> BaseException | None:
+        """One connection: deliver events until it ends; return its error, if any."""
+        filters = {"type": ["container"], "event": list(ACTIONS)}
+        failure: BaseException | None = None
+        subscriber = self.docker.events.subscribe(create_task=False)  # type: ignore[no-untyped-call]
+
+        async def pump() -> None:
+            nonlocal failure
+            try:
+                await self.docker.events.run(filters=filters)
+            except DOCKER_TRANSIENT as error:
+                failure = error
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(pump)
+            # run() publishes None to subscribers when the stream ends, however it ends.
+            while (data := await subscriber.get()) is not None:
+                event = ContainerEvent.from_json(data) if isinstance(data, dict) else None
+                if event is not None:
+                    self.received += 1
+                    await self.handler(event)
+            group.cancel_scope.cancel()
+        return failure

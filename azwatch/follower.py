@@ -1,0 +1,326 @@
+"""Follow one container's log live, across runs, re-attaching whenever the stream ends.
+
+A follow ends silently for many reasons (restart, stop, recreate, daemon gone, a socket proxy
+cutting an idle stream) and can also hang without ending (json-file rotation). The follower
+treats every end the same way: re-inspect the container by name, then re-open the stream
+where it left off. Three rules keep that exact:
+
+* the lines of the current run are those stamped after the previous run's ``FinishedAt``
+  (the first lines of a run are stamped slightly *before* its ``StartedAt``, so following
+  "since StartedAt" would lose the banner);
+* within a run, the stream resumes at the last timestamp applied; ``since`` is inclusive,
+  so lines at exactly that timestamp are skipped up to the number already applied;
+* a container that is not running is waited for (woken by Docker events), never spun on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import codecs
+import logging
+import struct
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import aiodocker
+import aiohttp
+import anyio
+
+from azwatch.config import Config
+from azwatch.containers import (
+    API_TIMEOUT,
+    DOCKER_TRANSIENT,
+    ContainerInfo,
+    describe_error,
+    inspect,
+)
+from azwatch.events import ContainerStatus, Event, RunStarted
+from azwatch.logparse import LineAssembler, docker_timestamp_ns, parse_lines, split_docker_timestamp
+
+logger = logging.getLogger("azwatch.follower")
+
+Emit = Callable[[str, Sequence[Event]], Awaitable[None]]
+
+#: Longest wait before looking at a container again when no Docker event wakes the follower.
+RECHECK_INTERVAL = 30.0
+#: Re-attach back-off: first delay and cap (seconds).
+BACKOFF_FIRST = 0.25
+BACKOFF_CAP = 30.0
+#: A new run's cursor skips every line stamped exactly at its floor (the previous run's end).
+_ALL_AT_FLOOR = 1 << 62
+
+
+@dataclass(frozen=True, slots=True)
+class _Cursor:
+    """Where the follower is in a run's log: the last timestamp applied and how many lines
+    carried exactly that timestamp."""
+
+    run_key: str
+    last_ns: int
+    at_last: int
+
+
+@dataclass
+class FollowStatus:
+    """What the follower is doing, for ``/healthz`` and ``/status`` (written only here)."""
+
+    attached: bool = False
+    #: Why the follower is not attached: "stopped", "missing", "docker", "driver"; or None.
+    waiting: str | None = None
+    detail: str = "starting"
+    last_line_at: float | None = None
+    attached_at: float | None = None
+    attaches: int = 0
+    lines: int = 0
+    lines_cut: int = 0
+    silences: int = 0
+
+
+class LogFollower:
+    """Follows container *name*; sends parsed events through *emit*.
+
+    ``wake()`` is called by the Docker events task when something happened to the container,
+    so a waiting follower looks again at once instead of at its next periodic check.
+    """
+
+    def __init__(
+        self,
+        docker: aiodocker.Docker,
+        name: str,
+        config: Config,
+        emit: Emit,
+        *,
+        clock: Callable[[], float] = anyio.current_time,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.docker = docker
+        self.name = name
+        self.config = config
+        self.emit = emit
+        self.clock = clock
+        self.wall_clock = wall_clock
+        self.status = FollowStatus()
+        self._cursor: _Cursor | None = None
+        self._wake = anyio.Event()
+        self._problem: str | None = None
+
+    def wake(self) -> None:
+        """Look at the container again now."""
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Follow forever (until cancelled)."""
+        failures = 0
+        while True:
+            self._wake = anyio.Event()
+            try:
+                info = await inspect(self.docker, self.name)
+            except DOCKER_TRANSIENT as error:
+                failures += 1
+                self._note("docker", f"{describe_error(error)}; retrying")
+                await self._pause(_backoff(failures))
+                continue
+            if info is None:
+                await self.emit(self.name, [ContainerStatus(False, "missing")])
+                self._note("missing", "no such container; waiting for it to appear")
+                await self._pause(RECHECK_INTERVAL)
+                continue
+            if not info.observable:
+                await self.emit(self.name, [ContainerStatus(False, info.describe())])
+                self._note("stopped", f"container is {info.describe()}; waiting for it to start")
+                await self._pause(RECHECK_INTERVAL)
+                continue
+            await self.emit(self.name, [RunStarted(info.run_key, self._monotonic(info))])
+            if not info.logs_readable:
+                self._note(
+                    "driver",
+                    f"log driver {info.log_driver!r} cannot be read through the Engine API; "
+                    "azwatch holds (use json-file, local or journald)",
+                )
+                await self._pause(RECHECK_INTERVAL)
+                continue
+            try:
+                got_lines = await self._follow(info)
+            except DOCKER_TRANSIENT as error:
+                if isinstance(error, aiodocker.DockerError) and error.status == 501:
+                    self._note("driver", f"{describe_error(error)}; azwatch holds")
+                    await self._pause(RECHECK_INTERVAL)
+                    continue
+                got_lines = False
+                self._note("docker", f"log stream failed: {describe_error(error)}")
+            finally:
+                self.status.attached = False
+            failures = 0 if got_lines else failures + 1
+            await self._pause(_backoff(failures) if failures else BACKOFF_FIRST)
+
+    def _monotonic(self, info: ContainerInfo) -> float:
+        """The run's start on the monotonic clock (it may be long ago)."""
+        now = self.clock()
+        if info.started_ns is None:
+            return now
+        return now - max(0.0, self.wall_clock() - info.started_ns / 1e9)
+
+    async def _pause(self, seconds: float) -> None:
+        """Sleep up to *seconds*, or until woken by a Docker event."""
+        with anyio.move_on_after(seconds):
+            await self._wake.wait()
+
+    def _note(self, kind: str, detail: str) -> None:
+        """Record why the follower is not attached; log it once per change."""
+        self.status.waiting, self.status.detail = kind, detail
+        if self._problem != detail:
+            level = logging.WARNING if kind in ("docker", "driver", "missing") else logging.INFO
+            logger.log(
+                level,
+                "%s: %s",
+                self.name,
+                detail,
+                extra={"container": self.name, "event": f"follow_{kind}"},
+            )
+            self._problem = detail
+
+    async def _follow(self, info: ContainerInfo) -> bool:
+        """Stream the current run's log until the stream ends or falls silent.
+
+        Returns whether any new line arrived.
+        """
+        # `tail` bounds every attach: with it the daemon reads the log backwards from its end
+        # instead of scanning a huge file from the start to find `since`.
+        params: dict[str, Any] = {"timestamps": True, "tail": str(self.config.log_tail)}
+        cursor = self._cursor
+        if cursor is not None and cursor.run_key == info.run_key:
+            params["since"] = _since(cursor.last_ns)
+        else:
+            # Lines stamped at or before the previous run's end belong to that run.
+            floor = info.previous_run_end_ns or 0
+            cursor = self._cursor = _Cursor(info.run_key, floor, _ALL_AT_FLOOR)
+            if floor:
+                params["since"] = _since(floor)
+        assembler = LineAssembler(timestamped=True)
+        self.status.attached, self.status.waiting = True, None
+        self.status.attached_at = self.clock()
+        self.status.attaches += 1
+        if self._problem is not None:
+            logger.info(
+                "%s: following the log again",
+                self.name,
+                extra={"container": self.name, "event": "follow_attached"},
+            )
+            self._problem = None
+        self.status.detail = "following"
+        got_lines = False
+        params |= {"stdout": True, "stderr": True, "follow": True}
+        # aiodocker's own follow never releases its response when the reader stops early
+        # (silence, shutdown), which leaks the connection until garbage collection. Reading
+        # the frames here lets us close the response ourselves, whatever ends the stream.
+        async with self.docker._query(  # the documented way to own a response's lifetime
+            f"containers/{info.id}/logs",
+            params=params,
+            timeout=aiohttp.ClientTimeout(sock_connect=API_TIMEOUT),
+        ) as response:
+            frames = FrameReader(response, tty=info.tty)
+            try:
+                while True:
+                    with anyio.move_on_after(self.config.log_silence_timeout) as silence:
+                        chunk = await frames.next()
+                    if silence.cancelled_caught:
+                        self.status.silences += 1
+                        logger.info(
+                            "%s: no log line for %gs; re-attaching",
+                            self.name,
+                            self.config.log_silence_timeout,
+                            extra={"container": self.name, "event": "follow_silent"},
+                        )
+                        return got_lines
+                    if chunk is None:
+                        return got_lines
+                    lines = assembler.feed(chunk)
+                    self.status.lines_cut = assembler.lines_cut
+                    fresh = self._fresh(lines) if lines else []
+                    if not fresh:
+                        continue
+                    got_lines = True
+                    self.status.lines += len(fresh)
+                    self.status.last_line_at = self.clock()
+                    events = parse_lines(fresh)
+                    if events:
+                        await self.emit(self.name, events)
+            finally:
+                response.close()
+
+    def _fresh(self, lines: list[str]) -> list[str]:
+        """The lines not applied before, without their Docker timestamps; moves the cursor."""
+        cursor = self._cursor
+        assert cursor is not None
+        run_key, last_ns, at_last = cursor.run_key, cursor.last_ns, cursor.at_last
+        skip_at_last = at_last
+        fresh: list[str] = []
+        for line in lines:
+            stamp, rest = split_docker_timestamp(line)
+            if stamp is None:
+                fresh.append(rest)  # cannot be placed; better applied than lost
+                continue
+            try:
+                ns = docker_timestamp_ns(stamp)
+            except ValueError:
+                fresh.append(rest)
+                continue
+            if ns < last_ns:
+                continue
+            if ns == last_ns:
+                if skip_at_last > 0:
+                    skip_at_last -= 1
+                    continue
+                at_last += 1
+            else:
+                last_ns, at_last, skip_at_last = ns, 1, 0
+            fresh.append(rest)
+        self._cursor = _Cursor(run_key, last_ns, at_last)
+        return fresh
+
+
+def _since(ns: int) -> str:
+    """Docker's ``since`` as "seconds.nanoseconds" (it rejects RFC 3339 here)."""
+    return f"{ns // 1_000_000_000}.{ns % 1_000_000_000:09d}"
+
+
+def _backoff(failures: int) -> float:
+    return min(BACKOFF_CAP, BACKOFF_FIRST * 2.0 ** min(failures, 16))
+
+
+class FrameReader:
+    """Docker's log stream, one decoded frame at a time.
+
+    Without a TTY each frame is an 8-byte header (stream type, three zero bytes, big-endian
+    length) and its payload; with a TTY the stream is raw text. Each stream gets its own
+    incremental UTF-8 decoder that replaces bad bytes (a multibyte character cut at a frame
+    boundary is reassembled; invalid bytes become U+FFFD instead of vanishing).
+    """
+
+    def __init__(self, response: aiohttp.ClientResponse, *, tty: bool) -> None:
+        self._content = response.content
+        self._tty = tty
+        self._decoders = {
+            kind: codecs.getincrementaldecoder("utf-8")(errors="replace") for kind in (0, 1, 2)
+        }
+
+    async def next(self) -> str | None:
+        """The next non-empty piece of text, or ``None`` at the end of the stream."""
+        while True:
+            if self._tty:
+                data = await self._content.read(16384)
+                if not data:
+                    return None
+                kind = 1
+            else:
+                try:
+                    header = await self._content.readexactly(8)
+                    kind, length = struct.unpack(">BxxxL", header)
+                    data = await self._content.readexactly(length)
+                except asyncio.IncompleteReadError:
+                    return None
+            text = self._decoders.get(kind, self._decoders[0]).decode(data)
+            if text:
+                return text

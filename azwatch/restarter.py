@@ -1,0 +1,84 @@
+"""Restart a container through the Engine API, under a deadline, and check that it worked.
+
+``POST /containers/{id}/restart?t=STOP_TIMEOUT`` returns only after the node has been stopped
+(which can take the whole grace: the official aleph-node image ignores SIGTERM, so Docker
+kills it after ``t`` seconds) and started again. The HTTP deadline is therefore longer than
+the grace. The call runs shielded: a watcher told to stop mid-restart finishes the restart
+and reports it rather than leaving it half-observed.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Protocol
+
+import aiodocker
+import aiohttp
+import anyio
+
+from azwatch.config import Config
+from azwatch.containers import DOCKER_TRANSIENT, describe_error, inspect
+from azwatch.events import RestartFinished
+
+logger = logging.getLogger("azwatch.restart")
+
+#: Seconds allowed beyond the stop grace for the kill, the start and the inspects.
+RESTART_MARGIN = 30.0
+
+
+class Restarter(Protocol):
+    """Restarts a container by name and says how it went."""
+
+    async def restart(self, name: str) -> RestartFinished: ...
+
+
+class DockerRestarter:
+    """The real restarter, over an aiodocker client."""
+
+    def __init__(self, docker: aiodocker.Docker, config: Config) -> None:
+        self.docker = docker
+        self.config = config
+
+    @property
+    def deadline(self) -> float:
+        """The longest a restart may take before it is reported as failed."""
+        return self.config.stop_timeout + RESTART_MARGIN
+
+    async def restart(self, name: str) -> RestartFinished:
+        """Restart *name* if it is still running; the result says what Docker did."""
+        with anyio.CancelScope(shield=True):
+            try:
+                with anyio.fail_after(self.deadline):
+                    return await self._restart(name)
+            except DOCKER_TRANSIENT as error:
+                return RestartFinished(ok=False, detail=describe_error(error))
+        return RestartFinished(ok=False, detail="interrupted")  # pragma: no cover - shielded
+
+    async def _restart(self, name: str) -> RestartFinished:
+        before = await inspect(self.docker, name)
+        if before is None:
+            return RestartFinished(ok=False, detail="the container no longer exists")
+        if not before.observable:
+            # The operator stopped it meanwhile: their stop wins.
+            return RestartFinished(ok=False, detail=f"container is {before.describe()}; left alone")
+        container = self.docker.containers.container(before.id)
+        await container.restart(
+            t=self.config.stop_timeout,
+            timeout=aiohttp.ClientTimeout(total=self.deadline, sock_connect=15),
+        )
+        after = await inspect(self.docker, name)
+        if after is None:
+            return RestartFinished(ok=False, detail="the container vanished during the restart")
+        if after.started_at == before.started_at or not after.running:
+            return RestartFinished(
+                ok=False,
+                detail=f"Docker accepted the restart but the container is {after.describe()}",
+            )
+        return RestartFinished(ok=True, detail=f"running again since {after.started_at}")
+
+
+class DryRunRestarter:
+    """Touches nothing: every decision is only logged (``DRY_RUN=true``)."""
+
+    async def restart(self, name: str) -> RestartFinished:
+        return RestartFinished(ok=True, detail="dry run: container not touched")

@@ -1,0 +1,241 @@
+"""A fake Aleph Zero reference node for tests: JSON-RPC over HTTP on 127.0.0.1.
+
+It speaks the node's wire format (jsonrpsee's member order, 0x-hex block numbers, the
+standard error objects) and can be switched, between requests, into the ways real providers
+fail: rate limits, proxy error pages, truncated JSON, hangs, dropped connections, malformed
+headers. A test drives it through three attributes::
+
+    async with FakeRpc(head=100) as server:
+        server.url        # http://127.0.0.1:<port>/
+        server.mode = "html"
+        server.head = 101
+        server.requests   # how many HTTP requests arrived
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import socket
+from types import TracebackType
+from typing import Any, Final, Literal, Self, get_args
+
+import anyio
+from aiohttp import web
+
+Mode = Literal[
+    "ok",
+    "rpc_error",
+    "rate_limit_http",
+    "rate_limit_rpc",
+    "http_500",
+    "html",
+    "html_502",
+    "bad_json",
+    "hang",
+    "close",
+    "no_number",
+    "int_number",
+    "bad_hex",
+    "decimal_number",
+    "long_hex",
+    "null_result",
+    "not_object",
+    "wrong_id",
+    "huge_body",
+]
+MODES: Final[tuple[str, ...]] = get_args(Mode)
+
+#: Longer than any client timeout a test uses; a hanging handler is released at shutdown.
+HANG_SECONDS: Final = 30.0
+
+_JSON = "application/json"
+_CHARSET = "utf-8"
+
+
+def closed_port_url() -> str:
+    """The URL of a 127.0.0.1 port nothing listens on: connecting to it is refused.
+
+    The port is bound and released, so it was free a moment ago; the kernel does not hand
+    it out again right away.
+    """
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}/"
+
+
+def header_json(number: int) -> dict[str, Any]:
+    """A realistic ``chain_getHeader`` result for block *number* (hashes derived from it)."""
+
+    def digest(tag: str) -> str:
+        return "0x" + hashlib.sha256(f"{tag}:{number}".encode()).hexdigest()
+
+    return {
+        "parentHash": digest("parent"),
+        "number": hex(number),
+        "stateRoot": digest("state"),
+        "extrinsicsRoot": digest("extrinsics"),
+        "digest": {
+            "logs": [
+                "0x066175726120" + (number + 1_742_000_000).to_bytes(8, "little").hex(),
+                "0x05617572610101" + digest("seal")[2:] * 2,
+            ]
+        },
+    }
+
+
+class FakeRpc:
+    """One fake endpoint; ``async with FakeRpc() as server`` starts and stops it."""
+
+    def __init__(self, head: int = 105_499_803, *, retry_after: str | None = "1") -> None:
+        self.head = head
+        self.mode: Mode = "ok"
+        #: ``Retry-After`` header sent with ``rate_limit_http`` (``None``: no header).
+        self.retry_after = retry_after
+        #: HTTP requests received, whatever their content.
+        self.requests = 0
+        #: The last request body that parsed as JSON.
+        self.last_request: object = None
+        #: Client (host, port) pairs seen: one per TCP connection, so pooling is observable.
+        self.peers: set[tuple[str, int]] = set()
+        self._runner: web.AppRunner | None = None
+        self._stopping: anyio.Event | None = None
+        self._url = ""
+
+    @property
+    def url(self) -> str:
+        """``http://127.0.0.1:<port>/``."""
+        if not self._url:
+            raise RuntimeError("FakeRpc is not running")
+        return self._url
+
+    @property
+    def port(self) -> int:
+        """The TCP port the server listens on."""
+        return int(self.url.rsplit(":", 1)[1].rstrip("/"))
+
+    async def __aenter__(self) -> Self:
+        self._stopping = anyio.Event()
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=1.0, access_log=None)
+        await runner.setup()
+        try:
+            site = web.TCPSite(runner, "127.0.0.1", 0)
+            await site.start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+        self._runner = runner
+        host, port = runner.addresses[0][:2]
+        self._url = f"http://{host}:{port}/"
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._stopping is not None:
+            self._stopping.set()  # release hanging handlers so cleanup does not wait for them
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            with anyio.CancelScope(shield=True):
+                await runner.cleanup()
+        self._url = ""
+
+    # --- request handling ---------------------------------------------------------------------
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        self.requests += 1
+        if request.transport is not None:
+            host, port = request.transport.get_extra_info("peername")[:2]
+            self.peers.add((host, port))
+        raw = await request.read()
+        try:
+            body: object = json.loads(raw)
+        except ValueError:
+            return _rpc(_error(None, -32700, "Parse error"))
+        self.last_request = body
+        request_id = body.get("id") if isinstance(body, dict) else None
+        mode = self.mode
+
+        if mode == "hang":
+            assert self._stopping is not None
+            with anyio.move_on_after(HANG_SECONDS):
+                await self._stopping.wait()
+            return _rpc(_error(request_id, -32000, "shutting down"))
+        if mode == "close":
+            if request.transport is not None:
+                request.transport.close()
+            # aiohttp drops the response written to a closed transport (a debug log only).
+            return web.Response(status=204)
+        if mode == "rate_limit_http":
+            headers = {} if self.retry_after is None else {"Retry-After": self.retry_after}
+            return web.json_response(
+                {"message": "API rate limit exceeded"}, status=429, headers=headers
+            )
+        if mode == "http_500":
+            return _rpc(_error(request_id, -32603, "Internal error"), status=500)
+        if mode in ("html", "html_502"):
+            # Proxy pages often echo the request line: a URL secret must not leak through it.
+            page = (
+                f"<html><head><title>502 Bad Gateway</title></head><body>"
+                f"<p>upstream failed for {request.path_qs}</p><hr><center>nginx</center>"
+                "</body></html>"
+            )
+            status = 200 if mode == "html" else 502
+            return web.Response(text=page, status=status, content_type="text/html")
+        if mode == "bad_json":
+            return web.Response(
+                text='{"jsonrpc":"2.0","result":{"parentHash":"0x2aab',
+                content_type=_JSON,
+                charset=_CHARSET,
+            )
+        if mode == "huge_body":
+            filler = "0" * (2 << 20)
+            return _rpc({"jsonrpc": "2.0", "result": {"filler": filler}, "id": request_id})
+        if mode == "not_object":
+            return web.Response(text="[1,2]", content_type=_JSON, charset=_CHARSET)
+
+        if not isinstance(body, dict) or not isinstance(body.get("method"), str):
+            return _rpc(_error(request_id, -32600, "Invalid request"))
+        if body["method"] != "chain_getHeader":
+            return _rpc(_error(request_id, -32601, "Method not found"))
+        if mode == "rpc_error":
+            return _rpc(_error(request_id, -32000, "oneshot canceled"))
+        if mode == "rate_limit_rpc":
+            return _rpc(_error(request_id, -32029, "Too many requests"))
+
+        if mode == "null_result":
+            return _rpc({"jsonrpc": "2.0", "result": None, "id": request_id})
+        header = header_json(self.head)
+        if mode == "no_number":
+            del header["number"]
+        elif mode == "int_number":
+            header["number"] = self.head
+        elif mode == "bad_hex":
+            header["number"] = "0xZZ"
+        elif mode == "decimal_number":
+            header["number"] = "12"
+        elif mode == "long_hex":
+            header["number"] = "0x" + "f" * 200
+        if mode == "wrong_id":
+            request_id = request_id + 1 if isinstance(request_id, int) else "wrong"
+        return _rpc({"jsonrpc": "2.0", "result": header, "id": request_id})
+
+
+def _error(request_id: object, code: int, message: str) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "error": {"code": code, "message": message}, "id": request_id}
+
+
+def _rpc(payload: dict[str, Any], *, status: int = 200) -> web.Response:
+    """A JSON-RPC answer as jsonrpsee sends it: compact JSON, ``application/json; utf-8``."""
+    return web.Response(
+        text=json.dumps(payload, separators=(",", ":")),
+        status=status,
+        content_type=_JSON,
+        charset=_CHARSET,
+    )
