@@ -58,10 +58,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", metavar="{run,check,replay}")
     commands.add_parser("run", parents=[settings], help="watch until SIGTERM/SIGINT (the default)")
-    commands.add_parser(
+    check_parser = commands.add_parser(
         "check",
         parents=[settings],
         help="one look: exit 0 healthy, 1 would restart, 2 bad configuration, 3 cannot observe",
+    )
+    check_parser.add_argument(
+        "--watcher",
+        action="store_true",
+        help="ask the running watcher's /healthz (HTTP_PORT) instead: exit 0 if it is working, "
+        "3 if not (a Docker HEALTHCHECK for the azwatch container itself)",
     )
     replay_parser = commands.add_parser(
         "replay",
@@ -112,6 +118,8 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
 
     configure(config.log_format, config.log_level, sys.stderr if command == "check" else None)
     if command == "check":
+        if args.watcher:
+            return commands.check_watcher(config)
         return commands.check(config)
     return commands.run(config)
 

@@ -32,7 +32,7 @@ from azwatch.containers import (
     redacted_docker_url,
     unix_socket_path,
 )
-from azwatch.events import ContainerStatus, RunStarted
+from azwatch.events import ContainerStatus, Event, RunStarted
 from azwatch.head import HeadPoller
 from azwatch.logparse import (
     LineAssembler,
@@ -112,6 +112,33 @@ async def _watch_until_signal(config: Config) -> None:
 # --- check ------------------------------------------------------------------------------------
 
 
+def check_watcher(config: Config) -> int:
+    """``azwatch check --watcher``: 0 if the running watcher's /healthz says it works, else 3.
+
+    Exit 2 when ``HTTP_PORT`` is not set: there is no endpoint to ask.
+    """
+    if config.http_port is None:
+        print("azwatch: check --watcher needs HTTP_PORT (the watcher's /healthz)", file=sys.stderr)
+        return 2
+    host = config.http_host
+    if host in ("0.0.0.0", "::", ""):
+        host = "127.0.0.1"  # the wildcard address is not one to connect to
+    url = f"http://{host}:{config.http_port}/healthz"
+
+    async def ask() -> tuple[int, str]:
+        timeout = aiohttp.ClientTimeout(total=10)
+        async with aiohttp.ClientSession(timeout=timeout) as session, session.get(url) as reply:
+            return reply.status, await reply.text()
+
+    try:
+        status, body = anyio.run(ask, backend="asyncio")
+    except (aiohttp.ClientError, OSError, TimeoutError) as error:
+        print(f"azwatch: no watcher answers at {url}: {type(error).__name__}", file=sys.stderr)
+        return EXIT_BLIND
+    print(body)
+    return EXIT_OK if status == 200 else EXIT_BLIND
+
+
 @dataclass(frozen=True, slots=True)
 class CheckResult:
     """What ``check`` concluded about one container."""
@@ -150,7 +177,12 @@ def check(config: Config) -> int:
 
 
 async def check_once(config: Config) -> list[CheckResult]:
-    """One look at every configured container and at the reference head."""
+    """One look at every configured container and at the reference head.
+
+    Each container's state is rebuilt from its current run's log tail (lines applied at the
+    times they were written), then two head samples a moment apart are taken, with the
+    lines written in between, so the catch-up rate can be measured as the watcher would.
+    """
     problem = docker_problem(config)
     if problem is not None:
         return [CheckResult(name, None, problem) for name in config.container_names or ["?"]]
@@ -163,74 +195,89 @@ async def check_once(config: Config) -> list[CheckResult]:
                     n for n in await list_labelled(docker, config.container_label) if n not in names
                 ]
             poller = HeadPoller(session, config.rpc_urls, timeout=config.rpc_timeout)
-            looks = [await _look(docker, name, config) for name in names]
-            # Two head samples a moment apart, so the catch-up rate can be measured.
-            first = await poller.poll()
-            first_at = anyio.current_time()
-            await anyio.sleep(min(2.0, config.rpc_poll_interval))
-            second = await poller.poll()
-            now = anyio.current_time()
+            looks = [await _Look.take(docker, name, config) for name in names]
+            for round_ in range(2):
+                if round_:
+                    await anyio.sleep(min(2.0, config.rpc_poll_interval))
+                    for look in looks:
+                        await look.read_more(docker)
+                event = (await poller.poll()).event()
+                for look in looks:
+                    look.apply(event)
         except DOCKER_TRANSIENT as error:
             detail = f"{describe_error(error)} at {redacted_docker_url(config)}"
             return [CheckResult(name, None, detail) for name in config.container_names or ["?"]]
         finally:
             with anyio.CancelScope(shield=True):
                 await docker.close()
-    results = []
-    for name, look in zip(names, looks, strict=True):
-        if isinstance(look, str):
-            results.append(CheckResult(name, None, look))
-            continue
-        state = look
-        for result, at in ((first, first_at), (second, now)):
-            state = apply(state, result.event(), at, config)
-        results.append(CheckResult(name, decide(state, now, config)))
-    return results
+    now = anyio.current_time()
+    return [
+        CheckResult(look.name, None, look.problem)
+        if look.problem is not None
+        else CheckResult(look.name, decide(look.state, now, config))
+        for look in looks
+    ]
 
 
-async def _look(docker: aiodocker.Docker, name: str, config: Config) -> NodeState | str:
-    """The state of *name* rebuilt from its current run's log tail, or why it cannot be."""
-    info = await inspect(docker, name)
-    if info is None:
-        return "no such container"
-    now, wall = anyio.current_time(), time.time()
-    started = now - max(0.0, wall - (info.started_ns or wall * 1e9) / 1e9)
-    state = apply(initial_state(now), RunStarted(info.run_key, started), now, config)
-    if not info.observable:
-        return apply(state, ContainerStatus(False, info.describe()), now, config)
-    if not info.logs_readable:
-        return f"log driver {info.log_driver!r} cannot be read"
-    return _replay_tail(state, await _tail(docker, info, config), now, wall, config)
+class _Look:
+    """One container as ``check`` sees it: its state rebuilt from its log."""
 
+    def __init__(self, name: str, config: Config, state: NodeState) -> None:
+        self.name, self.config, self.state = name, config, state
+        self.info: ContainerInfo | None = None
+        self.problem: str | None = None
+        self.last_ns = 0
 
-async def _tail(docker: aiodocker.Docker, info: ContainerInfo, config: Config) -> list[str]:
-    params: dict[str, Any] = {"tail": str(config.log_tail)}
-    floor = info.previous_run_end_ns
-    if floor:
-        params["since"] = f"{floor // 1_000_000_000}.{floor % 1_000_000_000:09d}"
-    with anyio.fail_after(60):
-        lines = await docker.containers.container(info.id).log(
-            stdout=True, stderr=True, timestamps=True, **params
-        )
-    assembler = LineAssembler(timestamped=True)
-    complete = [line for frame in lines for line in assembler.feed(frame)]
-    tail = assembler.flush()
-    return complete if tail is None else [*complete, tail]
+    @classmethod
+    async def take(cls, docker: aiodocker.Docker, name: str, config: Config) -> _Look:
+        now = anyio.current_time()
+        look = cls(name, config, initial_state(now))
+        info = await inspect(docker, name)
+        if info is None:
+            look.problem = "no such container"
+            return look
+        started = now - max(0.0, time.time() - (info.started_ns or time.time_ns()) / 1e9)
+        look.state = apply(look.state, RunStarted(info.run_key, started), now, config)
+        if not info.observable:
+            look.state = apply(look.state, ContainerStatus(False, info.describe()), now, config)
+            return look
+        if not info.logs_readable:
+            look.problem = f"log driver {info.log_driver!r} cannot be read"
+            return look
+        look.info = info
+        look.last_ns = info.previous_run_end_ns or 0
+        await look.read_more(docker)
+        return look
 
-
-def _replay_tail(
-    state: NodeState, lines: list[str], now: float, wall: float, config: Config
-) -> NodeState:
-    """Apply a log tail at the times its lines were written (from their Docker timestamps)."""
-    for line in lines:
-        stamp, rest = split_docker_timestamp(line)
-        at = now
-        if stamp is not None:
+    async def read_more(self, docker: aiodocker.Docker) -> None:
+        """Apply the lines written since the last read, at the times they were written."""
+        if self.info is None:
+            return
+        params: dict[str, Any] = {"tail": str(self.config.log_tail)}
+        if self.last_ns:
+            params["since"] = f"{self.last_ns // 1_000_000_000}.{self.last_ns % 1_000_000_000:09d}"
+        with anyio.fail_after(60):
+            frames = await docker.containers.container(self.info.id).log(
+                stdout=True, stderr=True, timestamps=True, **params
+            )
+        assembler = LineAssembler(timestamped=True)
+        lines = [line for frame in frames for line in assembler.feed(frame)]
+        now, wall_ns = anyio.current_time(), time.time_ns()
+        for line in lines:
+            stamp, rest = split_docker_timestamp(line)
+            if stamp is None:
+                continue
             try:
-                at = min(now, now - (wall - docker_timestamp_ns(stamp) / 1e9))
+                ns = docker_timestamp_ns(stamp)
             except ValueError:
-                at = now
-        event = parse_line(rest)
-        if event is not None:
-            state = apply(state, event, max(at, state.run.started_at), config)
-    return state
+                continue
+            if ns <= self.last_ns:
+                continue  # `since` is inclusive; this line was applied before
+            self.last_ns = ns
+            event = parse_line(rest)
+            if event is not None:
+                at = max(min(now, now - (wall_ns - ns) / 1e9), self.state.run.started_at)
+                self.state = apply(self.state, event, at, self.config)
+
+    def apply(self, event: Event) -> None:
+        self.state = apply(self.state, event, anyio.current_time(), self.config)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
@@ -459,3 +459,63 @@ def _check(config: Config) -> list[ConfigProblem]:
     }:
         bad("docker_host", config.docker_host, _BY_FIELD["docker_host"].expected)
     return problems
+
+
+# --- per-container overrides ------------------------------------------------------------------
+
+#: Labels ``azwatch.<setting>`` (e.g. ``azwatch.block_lag_100=200``) override these settings
+#: for one container; the names are the variables', case-insensitive.
+LABEL_PREFIX = "azwatch."
+OVERRIDABLE = frozenset(
+    {
+        "BLOCK_LAG_20",
+        "BLOCK_LAG_100",
+        "COOLDOWN",
+        "STALL_TIMEOUT",
+        "TREND_WINDOW",
+        "TREND_BUCKETS",
+        "FALLING_BEHIND_MIN_RISE",
+        "CATCH_UP_RATE",
+        "BACKOFF_FACTOR",
+        "MAX_COOLDOWN",
+        "RECOVERY_PERIOD",
+        "STOP_TIMEOUT",
+        "DRY_RUN",
+    }
+)
+_BY_VARIABLE = {setting.variable: setting for setting in SETTINGS}
+
+
+def with_label_overrides(
+    config: Config, labels: Mapping[str, str]
+) -> tuple[Config, dict[str, object], list[str]]:
+    """*config* with a container's ``azwatch.<setting>`` labels applied.
+
+    Returns the new config, the overrides applied (variable → value) and one line per label
+    that was ignored (unknown setting, bad value, or an inconsistent combination).
+    """
+    values: dict[str, Any] = {}
+    shown: dict[str, object] = {}
+    ignored: list[str] = []
+    for key, raw in sorted(labels.items()):
+        if not key.lower().startswith(LABEL_PREFIX):
+            continue
+        variable = key[len(LABEL_PREFIX) :].upper().replace(".", "_").replace("-", "_")
+        if variable not in OVERRIDABLE:
+            if variable not in {"ENABLE"}:
+                ignored.append(f"label {key}: not a setting a container can override")
+            continue
+        setting = _BY_VARIABLE[variable]
+        try:
+            values[setting.field] = setting.parse(raw.strip())
+        except ValueError:
+            ignored.append(f"label {key}={raw!r}: expected {setting.expected}")
+            continue
+        shown[variable] = values[setting.field]
+    if not values:
+        return config, {}, ignored
+    try:
+        return replace(config, **values), shown, ignored
+    except ConfigError as error:
+        ignored.extend(f"labels: {problem}" for problem in error.problems)
+        return config, {}, ignored

@@ -94,6 +94,7 @@ class LogFollower:
         *,
         clock: Callable[[], float] = anyio.current_time,
         wall_clock: Callable[[], float] = time.time,
+        on_inspect: Callable[[str, ContainerInfo], Awaitable[None]] | None = None,
     ) -> None:
         self.docker = docker
         self.name = name
@@ -101,6 +102,7 @@ class LogFollower:
         self.emit = emit
         self.clock = clock
         self.wall_clock = wall_clock
+        self.on_inspect = on_inspect
         self.status = FollowStatus()
         self._cursor: _Cursor | None = None
         self._wake = anyio.Event()
@@ -122,6 +124,8 @@ class LogFollower:
                 self._note("docker", f"{describe_error(error)}; retrying")
                 await self._pause(_backoff(failures))
                 continue
+            if info is not None and self.on_inspect is not None:
+                await self.on_inspect(self.name, info)
             if info is None:
                 await self.emit(self.name, [ContainerStatus(False, "missing")])
                 self._note("missing", "no such container; waiting for it to appear")

@@ -56,3 +56,6 @@ def configure(log_format: str, level: str, stream: TextIO | None = None) -> None
     root.addHandler(handler)
     root.setLevel(logging.WARNING)  # other libraries: warnings and errors only
     logging.getLogger("azwatch").setLevel(level)
+    # apprise's own messages may quote a notification URL (tokens); azwatch logs each
+    # failed notification itself, without the URL.
+    logging.getLogger("apprise").setLevel(logging.CRITICAL)

@@ -16,7 +16,6 @@ import aiodocker
 import aiohttp
 import anyio
 
-from azwatch.config import Config
 from azwatch.containers import DOCKER_TRANSIENT, describe_error, inspect
 from azwatch.events import RestartFinished
 
@@ -29,32 +28,28 @@ RESTART_MARGIN = 30.0
 class Restarter(Protocol):
     """Restarts a container by name and says how it went."""
 
-    async def restart(self, name: str) -> RestartFinished: ...
+    async def restart(self, name: str, *, stop_timeout: int) -> RestartFinished: ...
 
 
 class DockerRestarter:
     """The real restarter, over an aiodocker client."""
 
-    def __init__(self, docker: aiodocker.Docker, config: Config) -> None:
+    def __init__(self, docker: aiodocker.Docker) -> None:
         self.docker = docker
-        self.config = config
 
-    @property
-    def deadline(self) -> float:
-        """The longest a restart may take before it is reported as failed."""
-        return self.config.stop_timeout + RESTART_MARGIN
-
-    async def restart(self, name: str) -> RestartFinished:
-        """Restart *name* if it is still running; the result says what Docker did."""
+    async def restart(self, name: str, *, stop_timeout: int) -> RestartFinished:
+        """Restart *name* if it is still running, giving the node *stop_timeout* seconds to
+        stop; the result says what Docker did."""
+        deadline = stop_timeout + RESTART_MARGIN
         with anyio.CancelScope(shield=True):
             try:
-                with anyio.fail_after(self.deadline):
-                    return await self._restart(name)
+                with anyio.fail_after(deadline):
+                    return await self._restart(name, stop_timeout, deadline)
             except DOCKER_TRANSIENT as error:
                 return RestartFinished(ok=False, detail=describe_error(error))
         return RestartFinished(ok=False, detail="interrupted")  # pragma: no cover - shielded
 
-    async def _restart(self, name: str) -> RestartFinished:
+    async def _restart(self, name: str, stop_timeout: int, deadline: float) -> RestartFinished:
         before = await inspect(self.docker, name)
         if before is None:
             return RestartFinished(ok=False, detail="the container no longer exists")
@@ -63,8 +58,7 @@ class DockerRestarter:
             return RestartFinished(ok=False, detail=f"container is {before.describe()}; left alone")
         container = self.docker.containers.container(before.id)
         await container.restart(
-            t=self.config.stop_timeout,
-            timeout=aiohttp.ClientTimeout(total=self.deadline, sock_connect=15),
+            t=stop_timeout, timeout=aiohttp.ClientTimeout(total=deadline, sock_connect=15)
         )
         after = await inspect(self.docker, name)
         if after is None:
@@ -80,5 +74,5 @@ class DockerRestarter:
 class DryRunRestarter:
     """Touches nothing: every decision is only logged (``DRY_RUN=true``)."""
 
-    async def restart(self, name: str) -> RestartFinished:
+    async def restart(self, name: str, *, stop_timeout: int) -> RestartFinished:
         return RestartFinished(ok=True, detail="dry run: container not touched")

@@ -30,8 +30,14 @@ import anyio
 import anyio.abc
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from azwatch.config import Config
-from azwatch.containers import DOCKER_TRANSIENT, describe_error, list_labelled, open_docker
+from azwatch.config import Config, with_label_overrides
+from azwatch.containers import (
+    DOCKER_TRANSIENT,
+    ContainerInfo,
+    describe_error,
+    list_labelled,
+    open_docker,
+)
 from azwatch.dockerevents import ContainerEvent, EventStream
 from azwatch.events import (
     ContainerStatus,
@@ -43,7 +49,17 @@ from azwatch.events import (
 )
 from azwatch.follower import LogFollower
 from azwatch.head import HeadPoller, PollResult
-from azwatch.policy import Decision, Hold, HoldReason, Restart, decide
+from azwatch.http import serve
+from azwatch.notify import Notice, Notifier
+from azwatch.policy import (
+    Decision,
+    Hold,
+    HoldReason,
+    Restart,
+    decide,
+    effective_cooldown,
+    head_is_fresh,
+)
 from azwatch.progress import Checkpoint, describe, format_duration, sync_progress
 from azwatch.redaction import redact_url
 from azwatch.restarter import DockerRestarter, DryRunRestarter, Restarter
@@ -73,7 +89,24 @@ class RestartOutcome:
     result: RestartFinished
 
 
-Message = ContainerUpdate | PollResult | RestartOutcome
+@dataclass(frozen=True, slots=True)
+class Inspected:
+    """The follower inspected *name*; its labels may carry per-container settings."""
+
+    name: str
+    labels: tuple[tuple[str, str], ...]
+
+
+Message = ContainerUpdate | PollResult | RestartOutcome | Inspected
+
+
+@dataclass(frozen=True, slots=True)
+class PendingVerdict:
+    """A restart whose effect is judged (and notified) at the first check after ``due``."""
+
+    decision: Restart
+    due: float
+    dry_run: bool
 
 
 @dataclass
@@ -83,7 +116,12 @@ class Tracked:
     name: str
     follower: LogFollower
     state: NodeState
+    #: The settings for this container: the watcher's, with its label overrides applied.
+    config: Config
     scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
+    labels: tuple[tuple[str, str], ...] | None = None
+    verdict: PendingVerdict | None = None
+    capped_notified: bool = False
     decision: Decision | None = None
     decided_at: float | None = None
     wake_at: float | None = None
@@ -138,6 +176,9 @@ class Watcher:
         self._send: MemoryObjectSendStream[Message] | None = None
         self.events: EventStream | None = None
         self.poller: HeadPoller | None = None
+        self.notifier = Notifier(config.notify_urls, clock=clock)
+        #: (host, port) of the HTTP endpoint once it listens (``HTTP_PORT``).
+        self.http_address: tuple[str, int] | None = None
 
     async def run(self) -> None:
         """Watch until cancelled."""
@@ -150,9 +191,7 @@ class Watcher:
             stack.push_async_callback(_close_docker, docker)
             session = await stack.enter_async_context(aiohttp.ClientSession())
             self._docker, self._send = docker, send
-            restarter = self._restarter or (
-                DryRunRestarter() if config.dry_run else DockerRestarter(docker, config)
-            )
+            restarter = self._restarter or DockerRestarter(docker)
             self.poller = HeadPoller(session, config.rpc_urls, timeout=config.rpc_timeout)
             self.events = EventStream(docker, self._on_docker_event, on_reconnect=self._wake_all)
             logger.info(
@@ -172,6 +211,12 @@ class Watcher:
                     self._add(name)
                 if config.container_label:
                     group.start_soon(self._discover, name="azwatch.discover")
+                if self.notifier.enabled:
+                    group.start_soon(self.notifier.run, name="azwatch.notify")
+                if config.http_port is not None:
+                    self.http_address = await group.start(
+                        serve, self, config.http_host, config.http_port, name="azwatch.http"
+                    )
                 self.started.set()
 
     # --- sources ------------------------------------------------------------------------------
@@ -180,11 +225,19 @@ class Watcher:
         """Start following container *name* (once)."""
         if name in self.tracked or self._group is None or self._docker is None:
             return
-        follower = LogFollower(self._docker, name, self.config, self._emit, clock=self.clock)
+        follower = LogFollower(
+            self._docker,
+            name,
+            self.config,
+            self._emit,
+            clock=self.clock,
+            on_inspect=self._inspected,
+        )
         tracked = Tracked(
             name=name,
             follower=follower,
             state=initial_state(self.clock()),
+            config=self.config,
             next_summary=self.clock() + self.config.check_interval,
         )
         self.tracked[name] = tracked
@@ -207,6 +260,10 @@ class Watcher:
     async def _emit(self, name: str, events: Sequence[Event]) -> None:
         assert self._send is not None
         await self._send.send(ContainerUpdate(name, tuple(events)))
+
+    async def _inspected(self, name: str, info: ContainerInfo) -> None:
+        assert self._send is not None
+        await self._send.send(Inspected(name, tuple(sorted(info.labels.items()))))
 
     async def _poll_forever(self, poller: HeadPoller) -> None:
         assert self._send is not None
@@ -315,11 +372,23 @@ class Watcher:
         if isinstance(message, RestartOutcome):
             self._on_restart_outcome(tracked, message.result, now)
             return
+        if isinstance(message, Inspected):
+            if message.labels != tracked.labels:
+                self._apply_labels(tracked, message.labels)
+            return
         for event in message.events:
-            tracked.state = apply(tracked.state, event, now, self.config)
+            tracked.state = apply(tracked.state, event, now, tracked.config)
             if isinstance(event, FatalLine) and event.text != tracked.shown_fatal:
                 tracked.shown_fatal = event.text
                 _log(logging.ERROR, tracked.name, "node_fatal", f"node reported: {event.text}")
+                self.notifier.post(
+                    Notice(
+                        f"fatal:{tracked.name}",
+                        f"azwatch: {tracked.name} reported a fatal error",
+                        event.text,
+                        "failure",
+                    )
+                )
         tracked.dirty = True
 
     def _on_poll(self, result: PollResult, now: float) -> None:
@@ -327,41 +396,61 @@ class Watcher:
         head.last_poll_at, head.last_result = now, result
         event = result.event()
         for tracked in self.tracked.values():
-            tracked.state = apply(tracked.state, event, now, self.config)
+            tracked.state = apply(tracked.state, event, now, tracked.config)
             tracked.dirty = True
         if result.heads:
             if head.lost_reported and head.lost_since is not None:
-                logger.info(
-                    "reference RPC recovered after %s",
-                    format_duration(now - head.lost_since),
-                    extra={"event": "rpc_recovered"},
-                )
+                text = f"reference RPC answers again after {format_duration(now - head.lost_since)}"
+                logger.info(text, extra={"event": "rpc_recovered"})
+                self.notifier.post(Notice("rpc", "azwatch: reference RPC recovered", text))
             head.last_ok_at, head.lost_since, head.lost_reported = now, None, False
             return
         if head.lost_since is None:
             head.lost_since = head.last_ok_at if head.last_ok_at is not None else now
         if not head.lost_reported and now - head.lost_since >= RPC_LOST_AFTER:
             head.lost_reported = True
-            logger.warning(
-                "reference RPC lost for %s: %s; no restart will be decided until it answers",
-                format_duration(now - head.lost_since),
-                event.reason if isinstance(event, HeadUnavailable) else "no answer",
-                extra={"event": "rpc_lost"},
+            why = event.reason if isinstance(event, HeadUnavailable) else "no answer"
+            text = (
+                f"reference RPC lost for {format_duration(now - head.lost_since)}: {why}; "
+                "no restart will be decided until it answers"
             )
+            logger.warning(text, extra={"event": "rpc_lost"})
+            self.notifier.post(Notice("rpc", "azwatch: reference RPC lost", text, "warning"))
 
     def _on_restart_outcome(self, tracked: Tracked, result: RestartFinished, now: float) -> None:
-        tracked.state = apply(tracked.state, result, now, self.config)
+        tracked.state = apply(tracked.state, result, now, tracked.config)
         tracked.dirty = True
         if result.ok:
             _log(logging.INFO, tracked.name, "restart_done", f"restart done: {result.detail}")
-        else:
-            tracked.failed_restarts += 1
-            _log(
-                logging.ERROR,
-                tracked.name,
-                "restart_failed",
-                f"restart failed: {result.detail}; the rules will decide again after the cooldown",
+            return
+        tracked.failed_restarts += 1
+        text = f"restart failed: {result.detail}; the rules will decide again after the cooldown"
+        _log(logging.ERROR, tracked.name, "restart_failed", text)
+        verdict, tracked.verdict = tracked.verdict, None
+        body = text if verdict is None else f"{_restart_words(verdict.decision)}\n{text}"
+        self.notifier.post(
+            Notice(
+                f"restart_failed:{tracked.name}",
+                f"azwatch: restart of {tracked.name} failed",
+                body,
+                "failure",
             )
+        )
+
+    def _apply_labels(self, tracked: Tracked, labels: tuple[tuple[str, str], ...]) -> None:
+        """Per-container settings from ``azwatch.<setting>`` labels (logged once per change)."""
+        tracked.labels = labels
+        config, applied, ignored = with_label_overrides(self.config, dict(labels))
+        for line in ignored:
+            _log(logging.WARNING, tracked.name, "label_ignored", f"{line}; ignored")
+        if config != tracked.config:
+            tracked.config = config
+            tracked.dirty = True
+            if applied:
+                shown = ", ".join(f"{key}={value}" for key, value in applied.items())
+                _log(
+                    logging.INFO, tracked.name, "label_overrides", f"settings from labels: {shown}"
+                )
 
     def _evaluate_all(self, now: float, restarter: Restarter) -> None:
         self.last_evaluation_at = now
@@ -375,7 +464,7 @@ class Watcher:
 
     def _evaluate(self, tracked: Tracked, now: float, restarter: Restarter) -> None:
         tracked.dirty = False
-        decision = decide(tracked.state, now, self.config)
+        decision = decide(tracked.state, now, tracked.config)
         tracked.decision, tracked.decided_at = decision, now
         self._log_transitions(tracked, now)
         if isinstance(decision, Restart):
@@ -399,11 +488,12 @@ class Watcher:
         self, tracked: Tracked, decision: Restart, now: float, restarter: Restarter
     ) -> None:
         facts = decision.facts
-        tracked.state = apply(tracked.state, RestartIssued(), now, self.config)
+        dry_run = tracked.config.dry_run
+        tracked.state = apply(tracked.state, RestartIssued(), now, tracked.config)
         tracked.restarts_by_rule[decision.rule] = tracked.restarts_by_rule.get(decision.rule, 0) + 1
         tracked.last_restart_wall = time.time()
         tracked.shown_reason = None
-        verb = "would restart (dry run)" if self.config.dry_run else "restarting"
+        verb = "would restart (dry run)" if dry_run else "restarting"
         _log(
             logging.WARNING,
             tracked.name,
@@ -414,24 +504,49 @@ class Watcher:
             f"run age {format_duration(facts.run_age)}, "
             f"cooldown {format_duration(facts.cooldown)})",
             rule=str(decision.rule),
-            dry_run=self.config.dry_run,
+            dry_run=dry_run,
             **_numbers(decision),
         )
+        tracked.verdict = PendingVerdict(decision, now + tracked.config.check_interval, dry_run)
+        config = tracked.config
+        if effective_cooldown(tracked.state, config) >= config.max_cooldown > config.cooldown:
+            if not tracked.capped_notified:
+                tracked.capped_notified = True
+                text = (
+                    f"{tracked.state.restarts} restart(s) have not helped; the cooldown is now "
+                    f"capped at MAX_COOLDOWN={format_duration(config.max_cooldown)}. Restarts "
+                    "rarely fix a wrong clock, an outdated binary or a corrupt database."
+                )
+                _log(logging.WARNING, tracked.name, "backoff_capped", text)
+                self.notifier.post(
+                    Notice(
+                        f"capped:{tracked.name}",
+                        f"azwatch: restarts of {tracked.name} are not helping",
+                        text,
+                        "warning",
+                    )
+                )
+        elif tracked.state.unhelped_restarts == 0:
+            tracked.capped_notified = False
+        if dry_run:
+            restarter = DryRunRestarter()
         assert self._group is not None
-        self._group.start_soon(self._run_restart, tracked.name, restarter)
+        self._group.start_soon(self._run_restart, tracked.name, restarter, config.stop_timeout)
 
-    async def _run_restart(self, name: str, restarter: Restarter) -> None:
-        result = await restarter.restart(name)
+    async def _run_restart(self, name: str, restarter: Restarter, stop_timeout: int) -> None:
+        result = await restarter.restart(name, stop_timeout=stop_timeout)
         assert self._send is not None
         await self._send.send(RestartOutcome(name, result))
 
     def _summary(self, tracked: Tracked, now: float) -> None:
+        verdict = tracked.verdict
+        if verdict is not None and now >= verdict.due and not tracked.state.restart_in_flight:
+            tracked.verdict = None
+            self._judge(tracked, verdict)
         state = tracked.state
         progress = sync_progress(tracked.checkpoint, state, now)
         decision = tracked.decision
-        verdict = ""
-        if isinstance(decision, Hold):
-            verdict = f"; {decision.reason}"
+        why = f"; {decision.reason}" if isinstance(decision, Hold) else ""
         if progress is None:
             tracked.checkpoint = None
             text = "lag unknown"
@@ -444,13 +559,41 @@ class Watcher:
             logging.INFO,
             tracked.name,
             "summary",
-            describe(progress) + verdict,
+            describe(progress) + why,
             lag=progress.lag,
             best=progress.best,
             head=progress.head,
             caught_up=progress.caught_up,
             sync_rate=progress.sync_rate,
             time_to_catch_up=progress.time_to_catch_up,
+        )
+
+    def _judge(self, tracked: Tracked, verdict: PendingVerdict) -> None:
+        """Tell the operator about a restart and whether it helped by this check."""
+        before = verdict.decision.facts.lag
+        lag = (
+            tracked.state.lag
+            if head_is_fresh(tracked.state, self.clock(), tracked.config)
+            else None
+        )
+        if lag is None:
+            helped = "unknown (no fresh network head)"
+        elif lag <= tracked.config.block_lag_20:
+            helped = f"yes: lag {lag}"
+        elif before is not None and lag < before:
+            helped = f"not yet: lag {lag}, down from {before}"
+        else:
+            helped = f"no: lag {lag}" + (f", was {before}" if before is not None else "")
+        verb = "would have restarted (dry run)" if verdict.dry_run else "restarted"
+        body = f"{_restart_words(verdict.decision)}\nhelped: {helped}"
+        _log(logging.INFO, tracked.name, "restart_verdict", f"restart helped: {helped}")
+        self.notifier.post(
+            Notice(
+                f"restart:{tracked.name}:{verdict.decision.rule}:{helped.split(':')[0]}",
+                f"azwatch: {verb} {tracked.name} ({verdict.decision.rule})",
+                body,
+                "warning" if helped.startswith("no") else "info",
+            )
         )
 
     def _log_transitions(self, tracked: Tracked, now: float) -> None:
@@ -461,12 +604,24 @@ class Watcher:
             if tracked.shown_running is not None or not state.running:
                 if state.running:
                     _log(logging.INFO, tracked.name, "container_back", "container is running")
+                    if tracked.shown_running is not None:
+                        self.notifier.post(
+                            Notice(
+                                f"container:{tracked.name}",
+                                f"azwatch: {tracked.name} is running again",
+                                "The container runs again; azwatch follows it.",
+                            )
+                        )
                 else:
-                    _log(
-                        logging.WARNING,
-                        tracked.name,
-                        "container_gone",
-                        f"container is {state.status}; left alone until it runs again",
+                    text = f"container is {state.status}; left alone until it runs again"
+                    _log(logging.WARNING, tracked.name, "container_gone", text)
+                    self.notifier.post(
+                        Notice(
+                            f"container:{tracked.name}",
+                            f"azwatch: {tracked.name} is not running",
+                            text,
+                            "warning",
+                        )
                     )
             tracked.shown_running = state.running
         if not state.running:
@@ -511,6 +666,15 @@ def _status_after(event: ContainerEvent, *, renamed_away: bool) -> ContainerStat
     if event.action == "destroy":
         return ContainerStatus(False, "removed")
     return None
+
+
+def _restart_words(decision: Restart) -> str:
+    facts = decision.facts
+    return (
+        f"rule {decision.rule}: {decision.detail}\n"
+        f"lag {facts.lag}, best #{facts.best}, head #{facts.head}, "
+        f"major sync {_yes(facts.major_sync)}, producing {_yes(facts.producing)}"
+    )
 
 
 def _yes(flag: bool) -> str:

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from azwatch.config import DEFAULT_RPC_URL, SETTINGS, Config, ConfigError
+from azwatch.config import (
+    DEFAULT_RPC_URL,
+    SETTINGS,
+    Config,
+    ConfigError,
+    with_label_overrides,
+)
 from azwatch.redaction import endpoint_label, redact_url
 
 BASE = {"CONTAINER_NAME": "aleph-node"}
@@ -244,3 +250,37 @@ def test_endpoint_label() -> None:
     """Endpoint labels are host[:port] only."""
     assert endpoint_label("https://u:p@rpc.example:8443/secret?key=1") == "rpc.example:8443"
     assert endpoint_label("https://rpc.azero.dev") == "rpc.azero.dev"
+
+
+def test_label_overrides_apply_per_container() -> None:
+    """azwatch.<setting> labels override policy settings; other labels are left alone."""
+    config = Config.from_env(BASE)
+    labels = {
+        "azwatch.block_lag_100": "200",
+        "azwatch.COOLDOWN": "60",
+        "azwatch.dry-run": "true",
+        "azwatch.enable": "true",
+        "com.example.other": "x",
+    }
+    changed, applied, ignored = with_label_overrides(config, labels)
+    assert (changed.block_lag_100, changed.cooldown, changed.dry_run) == (200, 60, True)
+    assert applied == {"BLOCK_LAG_100": 200, "COOLDOWN": 60.0, "DRY_RUN": True}
+    assert ignored == []
+    assert config.block_lag_100 == 100  # the watcher's own config is untouched
+
+
+def test_bad_label_overrides_are_ignored_with_a_reason() -> None:
+    """A bad value, an unknown setting or an inconsistent pair is ignored, each said once."""
+    config = Config.from_env(BASE)
+    changed, applied, ignored = with_label_overrides(
+        config, {"azwatch.block_lag_100": "lots", "azwatch.rpc_url": "http://evil"}
+    )
+    assert changed == config
+    assert applied == {}
+    assert ignored == [
+        "label azwatch.block_lag_100='lots': expected a whole number of blocks",
+        "label azwatch.rpc_url: not a setting a container can override",
+    ]
+    changed, _, ignored = with_label_overrides(config, {"azwatch.block_lag_20": "500"})
+    assert changed == config
+    assert ignored == ["labels: BLOCK_LAG_20='500': expected a lag below BLOCK_LAG_100 (100)"]

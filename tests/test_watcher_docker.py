@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
@@ -386,3 +387,39 @@ def test_cli_run_stops_promptly_on_sigterm(fake_node: FakeNodeFactory) -> None:
     assert "received SIGTERM; stopping" in output
     assert "azwatch stopped" in output
     assert "Traceback" not in output
+
+
+async def test_check_exit_codes(fake_node: FakeNodeFactory) -> None:
+    """`azwatch check`: 0 healthy, 1 would restart, 3 missing container or no head."""
+    from azwatch import commands
+
+    node = fake_node(**NODE)
+    await anyio.sleep(1)
+    async with FakeRpc() as rpc, anyio.create_task_group() as group:
+        mover = HeadMover(rpc, node)  # the head moves with the node, as the chain would
+        group.start_soon(mover.run)
+        healthy = scaled((node.name,), rpc.url, cooldown=0.0)
+        assert await anyio.to_thread.run_sync(commands.check, healthy) == 0
+        mover.offset = 500
+        assert await anyio.to_thread.run_sync(commands.check, healthy) == 1
+        missing = scaled(("azwatch-test-no-such-container",), rpc.url)
+        assert await anyio.to_thread.run_sync(commands.check, missing) == 3
+        rpc.mode = "html"
+        assert await anyio.to_thread.run_sync(commands.check, healthy) == 3
+        group.cancel_scope.cancel()
+
+
+async def test_check_watcher_asks_the_running_watcher(fake_node: FakeNodeFactory) -> None:
+    """`azwatch check --watcher` is 0 while the watcher's /healthz is 200, 3 when none answers."""
+    from azwatch import commands
+
+    node = fake_node(**NODE)
+    async with FakeRpc() as rpc:
+        config = scaled((node.name,), rpc.url, http_port=0)
+        async with running(config, HeadMover(rpc, node)) as watcher:
+            assert watcher.http_address is not None
+            await eventually(lambda: watcher.last_evaluation_at, within=5, what="a decision")
+            await anyio.sleep(0.5)
+            asking = replace(config, http_port=watcher.http_address[1])
+            assert await anyio.to_thread.run_sync(commands.check_watcher, asking) == 0
+        assert await anyio.to_thread.run_sync(commands.check_watcher, asking) == 3

@@ -35,6 +35,7 @@ def scaled(names: tuple[str, ...], rpc_url: str, **overrides: Any) -> Config:
     """A config whose intervals are seconds, for tests of the live watcher."""
     base = Config(
         container_names=names,
+        container_label=overrides.pop("container_label", None),
         rpc_urls=(rpc_url,),
         cooldown=3.0,
         max_cooldown=30.0,
