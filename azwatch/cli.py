@@ -116,6 +116,12 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     # The live commands import aiodocker and aiohttp; replay does not need them.
     from azwatch import commands
 
+    if "MONITOR_UID" in settings or "MONITOR_GID" in settings:
+        # As root with these set (the image run with --user 0), become that user first.
+        switch_failed = commands.drop_privileges(config)
+        if switch_failed is not None:
+            print(f"azwatch: {switch_failed}", file=sys.stderr)
+            return EXIT_BLIND
     configure(config.log_format, config.log_level, sys.stderr if command == "check" else None)
     if command == "check":
         if args.watcher:

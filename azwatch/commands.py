@@ -25,6 +25,7 @@ from azwatch.containers import (
     DOCKER_TRANSIENT,
     ContainerInfo,
     describe_error,
+    docker_since,
     docker_url,
     inspect,
     list_labelled,
@@ -68,11 +69,37 @@ def docker_problem(config: Config) -> str | None:
         )
     if not os.access(path, os.R_OK | os.W_OK):
         owner = os.stat(path)
+        gid = owner.st_gid
         return (
             f"no permission to use the Docker socket {path} (owned by uid {owner.st_uid}, "
-            f"gid {owner.st_gid}) as uid {os.getuid()} with groups "
-            f"{sorted({os.getgid(), *os.getgroups()})}: set MONITOR_GID={owner.st_gid} "
-            f"(or docker run --group-add {owner.st_gid})"
+            f"gid {gid}) as uid {os.getuid()} with groups "
+            f"{sorted({os.getgid(), *os.getgroups()})}: set MONITOR_GID={gid} "
+            f"(docker run --group-add {gid}, or --user {os.getuid()}:{gid}, or --user 0 "
+            f"-e MONITOR_GID={gid} to let azwatch switch itself)"
+        )
+    return None
+
+
+def drop_privileges(config: Config) -> str | None:
+    """Started as root: become ``MONITOR_UID``:``MONITOR_GID`` before anything else.
+
+    This is what the original image did with gosu, without a wrapper process in front of
+    azwatch (so it still receives SIGTERM itself) and without chown-ing anything. It changes
+    the whole process, so only the CLI calls it, and only when the variables are set. Returns
+    why it could not, in one line; ``None`` when done or not needed.
+    """
+    if os.geteuid() != 0 or config.monitor_uid == 0:
+        return None
+    uid, gid = config.monitor_uid, config.monitor_gid
+    try:
+        os.setgroups([gid])
+        os.setgid(gid)
+        os.setuid(uid)
+    except OSError as error:
+        return (
+            f"cannot switch to MONITOR_UID={uid} MONITOR_GID={gid}: {error.strerror} "
+            "(the container needs CAP_SETUID and CAP_SETGID to switch, or run it with "
+            f"--user {uid}:{gid})"
         )
     return None
 
@@ -255,7 +282,7 @@ class _Look:
             return
         params: dict[str, Any] = {"tail": str(self.config.log_tail)}
         if self.last_ns:
-            params["since"] = f"{self.last_ns // 1_000_000_000}.{self.last_ns % 1_000_000_000:09d}"
+            params["since"] = docker_since(self.last_ns)
         with anyio.fail_after(60):
             frames = await docker.containers.container(self.info.id).log(
                 stdout=True, stderr=True, timestamps=True, **params

@@ -69,6 +69,11 @@ def _short(text: str, limit: int = 200) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def docker_since(ns: int) -> str:
+    """A log ``since`` parameter for *ns*: "seconds.nanoseconds" (Docker rejects RFC 3339)."""
+    return f"{ns // 1_000_000_000}.{ns % 1_000_000_000:09d}"
+
+
 def docker_time_ns(value: object) -> int | None:
     """Nanoseconds since the epoch of an inspect timestamp; ``None`` for the zero time."""
     if not isinstance(value, str) or not value or value.startswith("0001-01-01"):

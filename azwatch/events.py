@@ -128,10 +128,15 @@ class RunStarted:
 
 @dataclass(frozen=True, slots=True)
 class ContainerStatus:
-    """The container is running, or is not (stopped, exited, paused, missing): ``detail`` says."""
+    """The container is running, or is not (stopped, exited, paused, missing): ``detail`` says.
+
+    ``seen_at`` is when Docker reported it (same clock as ``now``), for reports that can
+    arrive late: a "not running" seen before the current run started is about an earlier run.
+    """
 
     running: bool
     detail: str
+    seen_at: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,6 @@ where it left off. Three rules keep that exact:
 
 from __future__ import annotations
 
-import asyncio
 import codecs
 import logging
 import struct
@@ -34,6 +33,7 @@ from azwatch.containers import (
     DOCKER_TRANSIENT,
     ContainerInfo,
     describe_error,
+    docker_since,
     inspect,
 )
 from azwatch.events import ContainerStatus, Event, RunStarted
@@ -105,6 +105,9 @@ class LogFollower:
         self.on_inspect = on_inspect
         self.status = FollowStatus()
         self._cursor: _Cursor | None = None
+        #: After an attach: lines at the cursor's timestamp still to skip as re-deliveries.
+        self._skip = 0
+        self._caught_up = False
         self._wake = anyio.Event()
         self._problem: str | None = None
 
@@ -194,15 +197,19 @@ class LogFollower:
         # instead of scanning a huge file from the start to find `since`.
         params: dict[str, Any] = {"timestamps": True, "tail": str(self.config.log_tail)}
         cursor = self._cursor
+        self._caught_up = False
         if cursor is not None and cursor.run_key == info.run_key:
-            params["since"] = _since(cursor.last_ns)
+            params["since"] = docker_since(cursor.last_ns)
+            self._skip = cursor.at_last
         else:
             # Lines stamped at or before the previous run's end belong to that run.
             floor = info.previous_run_end_ns or 0
-            cursor = self._cursor = _Cursor(info.run_key, floor, _ALL_AT_FLOOR)
+            cursor = self._cursor = _Cursor(info.run_key, floor, 0)
+            self._skip = _ALL_AT_FLOOR
             if floor:
-                params["since"] = _since(floor)
-        assembler = LineAssembler(timestamped=True)
+                params["since"] = docker_since(floor)
+        # One assembler per stream, so a partial stdout line never swallows stderr lines.
+        assemblers = {kind: LineAssembler(timestamped=True) for kind in (0, 1, 2)}
         self.status.attached, self.status.waiting = True, None
         self.status.attached_at = self.clock()
         self.status.attaches += 1
@@ -228,7 +235,7 @@ class LogFollower:
             try:
                 while True:
                     with anyio.move_on_after(self.config.log_silence_timeout) as silence:
-                        chunk = await frames.next()
+                        pieces = await frames.next()
                     if silence.cancelled_caught:
                         self.status.silences += 1
                         logger.info(
@@ -238,10 +245,10 @@ class LogFollower:
                             extra={"container": self.name, "event": "follow_silent"},
                         )
                         return got_lines
-                    if chunk is None:
+                    if pieces is None:
                         return got_lines
-                    lines = assembler.feed(chunk)
-                    self.status.lines_cut = assembler.lines_cut
+                    lines = [line for kind, text in pieces for line in assemblers[kind].feed(text)]
+                    self.status.lines_cut = sum(a.lines_cut for a in assemblers.values())
                     fresh = self._fresh(lines) if lines else []
                     if not fresh:
                         continue
@@ -255,11 +262,39 @@ class LogFollower:
                 response.close()
 
     def _fresh(self, lines: list[str]) -> list[str]:
-        """The lines not applied before, without their Docker timestamps; moves the cursor."""
+        """The lines not applied before, without their Docker timestamps; moves the cursor.
+
+        Right after an attach, lines at or before the cursor are re-deliveries (``since`` is
+        inclusive) and are skipped one by one. Once a new line has come, everything after it
+        is new too, and only the batch's last timestamp is parsed.
+        """
         cursor = self._cursor
         assert cursor is not None
-        run_key, last_ns, at_last = cursor.run_key, cursor.last_ns, cursor.at_last
-        skip_at_last = at_last
+        if not self._caught_up:
+            return self._fresh_after_attach(lines, cursor)
+        fresh = [_without_timestamp(line)[1] for line in lines]
+        last_stamp = None
+        same = 0
+        for line in reversed(lines):
+            stamp = _without_timestamp(line)[0]
+            if stamp is None:
+                continue
+            if last_stamp is None:
+                last_stamp = stamp
+            if stamp != last_stamp:
+                break
+            same += 1
+        if last_stamp is not None:
+            try:
+                ns = docker_timestamp_ns(last_stamp)
+            except ValueError:
+                return fresh
+            at_last = cursor.at_last + same if ns == cursor.last_ns else same
+            self._cursor = _Cursor(cursor.run_key, ns, at_last)
+        return fresh
+
+    def _fresh_after_attach(self, lines: list[str], cursor: _Cursor) -> list[str]:
+        last_ns, at_last = cursor.last_ns, cursor.at_last
         fresh: list[str] = []
         for line in lines:
             stamp, rest = split_docker_timestamp(line)
@@ -273,21 +308,26 @@ class LogFollower:
                 continue
             if ns < last_ns:
                 continue
+            if ns == last_ns and self._skip > 0:
+                self._skip -= 1
+                continue
+            self._caught_up = True
             if ns == last_ns:
-                if skip_at_last > 0:
-                    skip_at_last -= 1
-                    continue
                 at_last += 1
             else:
-                last_ns, at_last, skip_at_last = ns, 1, 0
+                last_ns, at_last = ns, 1
             fresh.append(rest)
-        self._cursor = _Cursor(run_key, last_ns, at_last)
+        self._cursor = _Cursor(cursor.run_key, last_ns, at_last)
         return fresh
 
 
-def _since(ns: int) -> str:
-    """Docker's ``since`` as "seconds.nanoseconds" (it rejects RFC 3339 here)."""
-    return f"{ns // 1_000_000_000}.{ns % 1_000_000_000:09d}"
+def _without_timestamp(line: str) -> tuple[str | None, str]:
+    """Split Docker's timestamp off a line fast, trusting the daemon's format."""
+    if len(line) > 20 and line[10] == "T" and line[4] == "-":
+        space = line.find(" ", 19, 45)
+        if space > 0:
+            return line[:space], line[space + 1 :]
+    return None, line
 
 
 def _backoff(failures: int) -> float:
@@ -295,36 +335,53 @@ def _backoff(failures: int) -> float:
 
 
 class FrameReader:
-    """Docker's log stream, one decoded frame at a time.
+    """Docker's log stream, decoded, as many frames at a time as have arrived.
 
     Without a TTY each frame is an 8-byte header (stream type, three zero bytes, big-endian
-    length) and its payload; with a TTY the stream is raw text. Each stream gets its own
-    incremental UTF-8 decoder that replaces bad bytes (a multibyte character cut at a frame
-    boundary is reassembled; invalid bytes become U+FFFD instead of vanishing).
+    length) and its payload; with a TTY the stream is raw text. Reading everything already
+    buffered at once lets a burst (a node catching up prints hundreds of lines a second) be
+    parsed and applied as one batch. Each stream gets its own incremental UTF-8 decoder that
+    replaces bad bytes: a multibyte character cut at a frame boundary is reassembled, and
+    invalid bytes become U+FFFD instead of vanishing.
     """
 
     def __init__(self, response: aiohttp.ClientResponse, *, tty: bool) -> None:
         self._content = response.content
         self._tty = tty
+        self._buffer = bytearray()
         self._decoders = {
             kind: codecs.getincrementaldecoder("utf-8")(errors="replace") for kind in (0, 1, 2)
         }
 
-    async def next(self) -> str | None:
-        """The next non-empty piece of text, or ``None`` at the end of the stream."""
+    async def next(self) -> list[tuple[int, str]] | None:
+        """The (stream, text) pieces that arrived, at least one; ``None`` at the end."""
         while True:
+            data = await self._content.readany()
+            if not data:
+                return None  # a frame cut off by the end of the stream is dropped
             if self._tty:
-                data = await self._content.read(16384)
-                if not data:
-                    return None
-                kind = 1
-            else:
-                try:
-                    header = await self._content.readexactly(8)
-                    kind, length = struct.unpack(">BxxxL", header)
-                    data = await self._content.readexactly(length)
-                except asyncio.IncompleteReadError:
-                    return None
-            text = self._decoders.get(kind, self._decoders[0]).decode(data)
+                text = self._decoders[1].decode(data)
+                if text:
+                    return [(1, text)]
+                continue
+            pieces = self._frames(data)
+            if pieces:
+                return pieces
+
+    def _frames(self, data: bytes) -> list[tuple[int, str]]:
+        buffer = self._buffer
+        buffer += data
+        pieces: list[tuple[int, str]] = []
+        start = 0
+        while len(buffer) - start >= 8:
+            kind, length = struct.unpack_from(">BxxxL", buffer, start)
+            end = start + 8 + length
+            if end > len(buffer):
+                break
+            decoder = self._decoders.get(kind, self._decoders[0])
+            text = decoder.decode(bytes(buffer[start + 8 : end]))
             if text:
-                return text
+                pieces.append((kind, text))
+            start = end
+        del buffer[:start]
+        return pieces

@@ -179,7 +179,9 @@ def apply(state: NodeState, event: Event, now: float, config: Config) -> NodeSta
             if run_id == run.run_id:
                 return replace(state, running=True, status="running")
             return _new_run(state, Run(run_id=run_id, started_at=min(started_at, now)))
-        case ContainerStatus(running, detail):
+        case ContainerStatus(running, detail, seen_at):
+            if not running and seen_at is not None and seen_at < run.started_at:
+                return state  # a late report about the previous run (e.g. our restart's "die")
             return replace(state, running=running, status=detail)
         case HeadSample(head):
             return _with_head(state, head, now, config)

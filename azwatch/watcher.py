@@ -21,7 +21,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import aiodocker
@@ -71,6 +71,8 @@ logger = logging.getLogger("azwatch.watcher")
 QUEUE_SIZE = 256
 #: How long every reference may fail before it is reported as a lost reference.
 RPC_LOST_AFTER = 180.0
+#: How long a container must stay down before the operator is notified.
+DOWN_NOTICE_AFTER = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +124,9 @@ class Tracked:
     labels: tuple[tuple[str, str], ...] | None = None
     verdict: PendingVerdict | None = None
     capped_notified: bool = False
+    #: Since when the container is down, and whether the operator was told.
+    down_since: float | None = None
+    down_notified: bool = False
     decision: Decision | None = None
     decided_at: float | None = None
     wake_at: float | None = None
@@ -309,7 +314,9 @@ class Watcher:
                 continue
             status = _status_after(event, renamed_away=name == old_name)
             if status is not None:
-                await self._emit(name, [status])
+                # Docker reports events with a delay; place this one on our clock.
+                seen_at = self.clock() - max(0.0, time.time() - event.time_ns / 1e9)
+                await self._emit(name, [replace(status, seen_at=seen_at)])
             if (
                 event.action == "destroy"
                 and self.config.container_label
@@ -604,7 +611,7 @@ class Watcher:
             if tracked.shown_running is not None or not state.running:
                 if state.running:
                     _log(logging.INFO, tracked.name, "container_back", "container is running")
-                    if tracked.shown_running is not None:
+                    if tracked.down_notified:
                         self.notifier.post(
                             Notice(
                                 f"container:{tracked.name}",
@@ -612,18 +619,28 @@ class Watcher:
                                 "The container runs again; azwatch follows it.",
                             )
                         )
+                    tracked.down_since, tracked.down_notified = None, False
                 else:
                     text = f"container is {state.status}; left alone until it runs again"
                     _log(logging.WARNING, tracked.name, "container_gone", text)
-                    self.notifier.post(
-                        Notice(
-                            f"container:{tracked.name}",
-                            f"azwatch: {tracked.name} is not running",
-                            text,
-                            "warning",
-                        )
-                    )
+                    tracked.down_since = now
             tracked.shown_running = state.running
+        if (
+            not state.running
+            and not tracked.down_notified
+            and tracked.down_since is not None
+            and now - tracked.down_since >= DOWN_NOTICE_AFTER
+        ):
+            # Only a container that stays down is news: a restart by the operator is not.
+            tracked.down_notified = True
+            self.notifier.post(
+                Notice(
+                    f"container:{tracked.name}",
+                    f"azwatch: {tracked.name} is not running",
+                    f"container is {state.status}; left alone until it runs again",
+                    "warning",
+                )
+            )
         if not state.running:
             return
         major = state.run.major_sync

@@ -229,3 +229,12 @@ def test_recovery_resets_the_backoff_after_the_recovery_period() -> None:
     assert state.unhelped_restarts == 1  # 599 s: not yet
     state = fold([(910, HeadSample(151))], state)
     assert (state.unhelped_restarts, state.awaiting_recovery) == (0, False)
+
+
+def test_a_late_stop_report_about_the_previous_run_is_ignored() -> None:
+    """Docker's "die" for a restart can arrive after the new run began: it changes nothing."""
+    state = fold([(10, RunStarted("run-2", 9.0)), (11, BlockImported(5))])
+    late = fold([(11.5, ContainerStatus(False, "exited (exit code 137)", seen_at=8.9))], state)
+    assert late.running
+    current = fold([(12, ContainerStatus(False, "exited (exit code 0)", seen_at=11.8))], state)
+    assert not current.running
