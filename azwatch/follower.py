@@ -45,6 +45,8 @@ Emit = Callable[[str, Sequence[Event]], Awaitable[None]]
 
 #: Longest wait before looking at a container again when no Docker event wakes the follower.
 RECHECK_INTERVAL = 30.0
+#: Seconds to let a burst of log frames gather before handling it (see FrameReader.next).
+BATCH_LINGER = 0.02
 #: Re-attach back-off: first delay and cap (seconds).
 BACKOFF_FIRST = 0.25
 BACKOFF_CAP = 30.0
@@ -235,7 +237,7 @@ class LogFollower:
             try:
                 while True:
                     with anyio.move_on_after(self.config.log_silence_timeout) as silence:
-                        pieces = await frames.next()
+                        pieces = await frames.next(BATCH_LINGER)
                     if silence.cancelled_caught:
                         self.status.silences += 1
                         logger.info(
@@ -353,12 +355,20 @@ class FrameReader:
             kind: codecs.getincrementaldecoder("utf-8")(errors="replace") for kind in (0, 1, 2)
         }
 
-    async def next(self) -> list[tuple[int, str]] | None:
-        """The (stream, text) pieces that arrived, at least one; ``None`` at the end."""
+    async def next(self, linger: float = 0.0) -> list[tuple[int, str]] | None:
+        """The (stream, text) pieces that arrived, at least one; ``None`` at the end.
+
+        After the first data arrives, waits *linger* seconds and takes whatever else came
+        meanwhile: the daemon writes a burst one frame at a time, and handling it whole costs
+        one wake-up instead of one per line.
+        """
         while True:
             data = await self._content.readany()
             if not data:
                 return None  # a frame cut off by the end of the stream is dropped
+            if linger > 0:
+                await anyio.sleep(linger)
+                data += self._content.read_nowait()
             if self._tty:
                 text = self._decoders[1].decode(data)
                 if text:
