@@ -58,9 +58,8 @@ class Record:
     """One timed input of a scenario."""
 
     at: float
+    #: ``None`` for a log line that announces nothing.
     event: Event | None
-    #: The raw log line, for records that came from the log (``event`` may be ``None``).
-    log: str | None = None
 
 
 def read_records(lines: Iterable[str]) -> Iterator[Record]:
@@ -111,7 +110,7 @@ def _scenario_records(first: tuple[int, str], rest: Iterator[tuple[int, str]]) -
         if key == "log":
             if not isinstance(value, str):
                 raise ScenarioError(number, '"log" must be a string')
-            yield Record(previous_at, parse_line(value), value)
+            yield Record(previous_at, parse_line(value))
         elif key == "head":
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ScenarioError(number, '"head" must be a block number (integer >= 0)')
@@ -144,7 +143,7 @@ def _capture_records(first: tuple[int, str], rest: Iterator[tuple[int, str]]) ->
             at = max(at, (stamp - origin) / 1e9)
         elif origin is None and number == first[0]:
             raise ScenarioError(number, "neither a JSON scenario line nor a timestamped log line")
-        yield Record(at, parse_line(line), line)
+        yield Record(at, parse_line(line))
 
 
 def _line_time_ns(line: str) -> int | None:

@@ -423,3 +423,28 @@ async def test_check_watcher_asks_the_running_watcher(fake_node: FakeNodeFactory
             asking = replace(config, http_port=watcher.http_address[1])
             assert await anyio.to_thread.run_sync(commands.check_watcher, asking) == 0
         assert await anyio.to_thread.run_sync(commands.check_watcher, asking) == 3
+
+
+async def test_events_of_a_prefix_named_container_are_not_ours(
+    fake_node: FakeNodeFactory, fake_node_image: str
+) -> None:
+    """Docker's container filter matches prefixes; azwatch matches names exactly, so stopping
+    `<name>-twin` says nothing about `<name>`."""
+    node = fake_node(**NODE)
+    async with FakeRpc() as rpc:
+        config = scaled((node.name,), rpc.url)
+        async with running(config, HeadMover(rpc, node)) as watcher:
+            tracked = watcher.tracked[node.name]
+            await eventually(lambda: tracked.follower.status.attached, within=5, what="attach")
+            twin = await anyio.to_thread.run_sync(
+                lambda: FakeNode.start(
+                    f"{node.name}-twin", node.ctl_dir / "twin", image=fake_node_image, **NODE
+                )
+            )
+            try:
+                await anyio.to_thread.run_sync(twin.stop)
+                await anyio.sleep(1.5)
+                assert tracked.state.running
+                assert tracked.follower.status.attached
+            finally:
+                await anyio.to_thread.run_sync(twin.remove)
