@@ -501,9 +501,10 @@ def with_label_overrides(
         if not key.lower().startswith(LABEL_PREFIX):
             continue
         variable = key[len(LABEL_PREFIX) :].upper().replace(".", "_").replace("-", "_")
+        if variable not in _BY_VARIABLE:
+            continue  # not a setting: a selector such as azwatch.enable, or the user's own
         if variable not in OVERRIDABLE:
-            if variable not in {"ENABLE"}:
-                ignored.append(f"label {key}: not a setting a container can override")
+            ignored.append(f"label {key}: {variable} cannot be set per container")
             continue
         setting = _BY_VARIABLE[variable]
         try:

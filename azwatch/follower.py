@@ -15,8 +15,10 @@ where it left off. Three rules keep that exact:
 
 from __future__ import annotations
 
+import asyncio
 import codecs
 import logging
+import math
 import struct
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -45,8 +47,6 @@ Emit = Callable[[str, Sequence[Event]], Awaitable[None]]
 
 #: Longest wait before looking at a container again when no Docker event wakes the follower.
 RECHECK_INTERVAL = 30.0
-#: Seconds to let a burst of log frames gather before handling it (see FrameReader.next).
-BATCH_LINGER = 0.02
 #: Re-attach back-off: first delay and cap (seconds).
 BACKOFF_FIRST = 0.25
 BACKOFF_CAP = 30.0
@@ -94,7 +94,7 @@ class LogFollower:
         config: Config,
         emit: Emit,
         *,
-        clock: Callable[[], float] = anyio.current_time,
+        clock: Callable[[], float] | None = None,
         wall_clock: Callable[[], float] = time.time,
         on_inspect: Callable[[str, ContainerInfo], Awaitable[None]] | None = None,
     ) -> None:
@@ -102,7 +102,7 @@ class LogFollower:
         self.name = name
         self.config = config
         self.emit = emit
-        self.clock = clock
+        self.clock = clock or loop_time
         self.wall_clock = wall_clock
         self.on_inspect = on_inspect
         self.status = FollowStatus()
@@ -234,34 +234,36 @@ class LogFollower:
             timeout=aiohttp.ClientTimeout(sock_connect=API_TIMEOUT),
         ) as response:
             frames = FrameReader(response, tty=info.tty)
+            timeout = self.config.log_silence_timeout
             try:
-                while True:
-                    with anyio.move_on_after(self.config.log_silence_timeout) as silence:
-                        pieces = await frames.next(BATCH_LINGER)
-                    if silence.cancelled_caught:
-                        self.status.silences += 1
-                        logger.info(
-                            "%s: no log line for %gs; re-attaching",
-                            self.name,
-                            self.config.log_silence_timeout,
-                            extra={"container": self.name, "event": "follow_silent"},
-                        )
-                        return got_lines
-                    if pieces is None:
-                        return got_lines
-                    lines = [line for kind, text in pieces for line in assemblers[kind].feed(text)]
-                    self.status.lines_cut = sum(a.lines_cut for a in assemblers.values())
-                    fresh = self._fresh(lines) if lines else []
-                    if not fresh:
-                        continue
-                    got_lines = True
-                    self.status.lines += len(fresh)
-                    self.status.last_line_at = self.clock()
-                    events = parse_lines(fresh)
-                    if events:
-                        await self.emit(self.name, events)
+                # One scope for the whole stream, its deadline moved on by every batch.
+                with anyio.CancelScope(deadline=anyio.current_time() + timeout) as silence:
+                    while (pieces := await frames.next()) is not None:
+                        lines = [
+                            line for kind, text in pieces for line in assemblers[kind].feed(text)
+                        ]
+                        self.status.lines_cut = sum(a.lines_cut for a in assemblers.values())
+                        fresh = self._fresh(lines) if lines else []
+                        if fresh:
+                            got_lines = True
+                            self.status.lines += len(fresh)
+                            self.status.last_line_at = self.clock()
+                            events = parse_lines(fresh)
+                            if events:
+                                silence.deadline = math.inf  # never cut a hand-over short
+                                await self.emit(self.name, events)
+                        silence.deadline = anyio.current_time() + timeout
             finally:
                 response.close()
+        if silence.cancelled_caught:
+            self.status.silences += 1
+            logger.info(
+                "%s: no log line for %gs; re-attaching",
+                self.name,
+                timeout,
+                extra={"container": self.name, "event": "follow_silent"},
+            )
+        return got_lines
 
     def _fresh(self, lines: list[str]) -> list[str]:
         """The lines not applied before, without their Docker timestamps; moves the cursor.
@@ -336,6 +338,12 @@ def _backoff(failures: int) -> float:
     return min(BACKOFF_CAP, BACKOFF_FIRST * 2.0 ** min(failures, 16))
 
 
+def loop_time() -> float:
+    """The event loop's clock: what ``anyio.current_time()`` reads, without its per-call
+    look-up of the async backend (measurable on the hot path of many streams)."""
+    return asyncio.get_running_loop().time()
+
+
 class FrameReader:
     """Docker's log stream, decoded, as many frames at a time as have arrived.
 
@@ -355,20 +363,12 @@ class FrameReader:
             kind: codecs.getincrementaldecoder("utf-8")(errors="replace") for kind in (0, 1, 2)
         }
 
-    async def next(self, linger: float = 0.0) -> list[tuple[int, str]] | None:
-        """The (stream, text) pieces that arrived, at least one; ``None`` at the end.
-
-        After the first data arrives, waits *linger* seconds and takes whatever else came
-        meanwhile: the daemon writes a burst one frame at a time, and handling it whole costs
-        one wake-up instead of one per line.
-        """
+    async def next(self) -> list[tuple[int, str]] | None:
+        """The (stream, text) pieces that arrived, at least one; ``None`` at the end."""
         while True:
             data = await self._content.readany()
             if not data:
                 return None  # a frame cut off by the end of the stream is dropped
-            if linger > 0:
-                await anyio.sleep(linger)
-                data += self._content.read_nowait()
             if self._tty:
                 text = self._decoders[1].decode(data)
                 if text:

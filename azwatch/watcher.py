@@ -47,7 +47,7 @@ from azwatch.events import (
     RestartFinished,
     RestartIssued,
 )
-from azwatch.follower import LogFollower
+from azwatch.follower import LogFollower, loop_time
 from azwatch.head import HeadPoller, PollResult
 from azwatch.http import serve
 from azwatch.notify import Notice, Notifier
@@ -166,7 +166,7 @@ class Watcher:
         self,
         config: Config,
         *,
-        clock: Callable[[], float] = anyio.current_time,
+        clock: Callable[[], float] = loop_time,
         restarter: Restarter | None = None,
     ) -> None:
         self.config = config

@@ -260,6 +260,7 @@ def test_label_overrides_apply_per_container() -> None:
         "azwatch.COOLDOWN": "60",
         "azwatch.dry-run": "true",
         "azwatch.enable": "true",
+        "azwatch.test.pid": "123",
         "com.example.other": "x",
     }
     changed, applied, ignored = with_label_overrides(config, labels)
@@ -279,7 +280,7 @@ def test_bad_label_overrides_are_ignored_with_a_reason() -> None:
     assert applied == {}
     assert ignored == [
         "label azwatch.block_lag_100='lots': expected a whole number of blocks",
-        "label azwatch.rpc_url: not a setting a container can override",
+        "label azwatch.rpc_url: RPC_URL cannot be set per container",
     ]
     changed, _, ignored = with_label_overrides(config, {"azwatch.block_lag_20": "500"})
     assert changed == config
