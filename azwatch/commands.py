@@ -29,6 +29,7 @@ from azwatch.containers import (
     docker_url,
     inspect,
     list_labelled,
+    on_loop_clock,
     open_docker,
     redacted_docker_url,
     unix_socket_path,
@@ -263,7 +264,7 @@ class _Look:
         if info is None:
             look.problem = "no such container"
             return look
-        started = now - max(0.0, time.time() - (info.started_ns or time.time_ns()) / 1e9)
+        started = now if info.started_ns is None else on_loop_clock(info.started_ns, now)
         look.state = apply(look.state, RunStarted(info.run_key, started), now, config)
         if not info.observable:
             look.state = apply(look.state, ContainerStatus(False, info.describe()), now, config)
@@ -303,7 +304,7 @@ class _Look:
             self.last_ns = ns
             event = parse_line(rest)
             if event is not None:
-                at = max(min(now, now - (wall_ns - ns) / 1e9), self.state.run.started_at)
+                at = max(on_loop_clock(ns, now, wall_ns), self.state.run.started_at)
                 self.state = apply(self.state, event, at, self.config)
 
     def apply(self, event: Event) -> None:

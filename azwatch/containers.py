@@ -7,6 +7,7 @@ Everything here is thin: build the client with explicit deadlines, turn ``GET
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,6 +68,15 @@ def describe_error(error: BaseException) -> str:
 def _short(text: str, limit: int = 200) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def on_loop_clock(docker_ns: int, now: float, wall_ns: int | None = None) -> float:
+    """Docker's wall-clock time *docker_ns* placed on the loop clock that reads *now*.
+
+    Never later than *now*: a timestamp from a clock slightly ahead of ours counts as now.
+    """
+    wall = time.time_ns() if wall_ns is None else wall_ns
+    return now - max(0, wall - docker_ns) / 1e9
 
 
 def docker_since(ns: int) -> str:

@@ -20,7 +20,6 @@ import codecs
 import logging
 import math
 import struct
-import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -37,6 +36,7 @@ from azwatch.containers import (
     describe_error,
     docker_since,
     inspect,
+    on_loop_clock,
 )
 from azwatch.events import ContainerStatus, Event, RunStarted
 from azwatch.logparse import LineAssembler, docker_timestamp_ns, parse_lines, split_docker_timestamp
@@ -95,7 +95,6 @@ class LogFollower:
         emit: Emit,
         *,
         clock: Callable[[], float] | None = None,
-        wall_clock: Callable[[], float] = time.time,
         on_inspect: Callable[[str, ContainerInfo], Awaitable[None]] | None = None,
     ) -> None:
         self.docker = docker
@@ -103,7 +102,6 @@ class LogFollower:
         self.config = config
         self.emit = emit
         self.clock = clock or loop_time
-        self.wall_clock = wall_clock
         self.on_inspect = on_inspect
         self.status = FollowStatus()
         self._cursor: _Cursor | None = None
@@ -167,9 +165,7 @@ class LogFollower:
     def _monotonic(self, info: ContainerInfo) -> float:
         """The run's start on the monotonic clock (it may be long ago)."""
         now = self.clock()
-        if info.started_ns is None:
-            return now
-        return now - max(0.0, self.wall_clock() - info.started_ns / 1e9)
+        return now if info.started_ns is None else on_loop_clock(info.started_ns, now)
 
     async def _pause(self, seconds: float) -> None:
         """Sleep up to *seconds*, or until woken by a Docker event."""

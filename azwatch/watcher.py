@@ -36,6 +36,7 @@ from azwatch.containers import (
     ContainerInfo,
     describe_error,
     list_labelled,
+    on_loop_clock,
     open_docker,
 )
 from azwatch.dockerevents import ContainerEvent, EventStream
@@ -315,7 +316,7 @@ class Watcher:
             status = _status_after(event, renamed_away=name == old_name)
             if status is not None:
                 # Docker reports events with a delay; place this one on our clock.
-                seen_at = self.clock() - max(0.0, time.time() - event.time_ns / 1e9)
+                seen_at = on_loop_clock(event.time_ns, self.clock())
                 await self._emit(name, [replace(status, seen_at=seen_at)])
             if (
                 event.action == "destroy"
