@@ -12,6 +12,7 @@ the network head, the container's status and the restart ledger behind the back-
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
 from azwatch.config import Config
@@ -138,15 +139,12 @@ def initial_state(now: float, run_id: str | None = None) -> NodeState:
 
 def apply(state: NodeState, event: Event, now: float, config: Config) -> NodeState:
     """Return the state after *event* happened at *now*."""
+    if isinstance(event, _COMMUTING):
+        instant = _Instant()
+        instant.take(event)
+        return instant.applied_to(state, now)
     run = state.run
     match event:
-        case BlockImported(number) | HighestKnownBlock(number):
-            return _with_best(state, number, now)
-        case SyncStatus(imported, finalized, _):
-            state = _with_best(state, imported, now)
-            return replace(state, run=replace(state.run, finalized=finalized))
-        case MajorSyncChanged(active):
-            return replace(state, run=replace(run, major_sync=active, has_lines=True))
         case SessionStarted(session):
             if session == run.session:
                 return state
@@ -162,14 +160,6 @@ def apply(state: NodeState, event: Event, now: float, config: Config) -> NodeSta
                     has_lines=True,
                 ),
             )
-        case BlockPrepared():
-            return replace(state, run=replace(run, prepared=True, has_lines=True))
-        case BlockPreSealed():
-            return replace(state, run=replace(run, presealed=True, has_lines=True))
-        case PeersReported(peers):
-            return replace(state, run=replace(run, peers=peers, has_lines=True))
-        case FatalLine(_, text):
-            return replace(state, run=replace(run, fatal=text, has_lines=True))
         case NodeBanner():
             if not run.has_lines:
                 # The first line of the run we already know about (from its start event).
@@ -202,23 +192,124 @@ def apply(state: NodeState, event: Event, now: float, config: Config) -> NodeSta
     return state  # pragma: no cover - the match above is exhaustive
 
 
+def apply_all(state: NodeState, events: Iterable[Event], now: float, config: Config) -> NodeState:
+    """Apply *events* in order, all at *now*: the state :func:`apply` gives one at a time.
+
+    A burst of log lines read at once happens at one instant, and at one instant most log
+    events commute (see :class:`_Instant`). Each run of them between the events that do not
+    is applied as one change, so a burst of hundreds of lines costs a few state copies
+    instead of one per line.
+    """
+    instant = _Instant()
+    for event in events:
+        if instant.take(event):
+            continue
+        state = instant.applied_to(state, now)
+        state = apply(state, event, now, config)
+    return instant.applied_to(state, now)
+
+
+#: Log events that commute with each other at one instant. The others depend on what came
+#: before them: a banner (a new run or not, depending on earlier lines), a session start
+#: (which closes the production of the previous session), and every watcher event.
+_COMMUTING = (
+    BlockImported,
+    HighestKnownBlock,
+    SyncStatus,
+    MajorSyncChanged,
+    PeersReported,
+    BlockPrepared,
+    BlockPreSealed,
+    FatalLine,
+)
+
+
+class _Instant:
+    """Commuting log events seen at one instant, reduced to their joint effect on the run.
+
+    The best block is the highest any of them named; the finalized block, the peer count,
+    the sync mode and the fatal line are the latest ones; production flags only turn on.
+    """
+
+    __slots__ = (
+        "best",
+        "fatal",
+        "finalized",
+        "lines",
+        "major_sync",
+        "peers",
+        "prepared",
+        "presealed",
+    )
+
+    def __init__(self) -> None:
+        self._clear()
+
+    def _clear(self) -> None:
+        self.lines = False
+        self.best: int | None = None
+        self.finalized: int | None = None
+        self.major_sync: bool | None = None
+        self.peers: int | None = None
+        self.prepared = False
+        self.presealed = False
+        self.fatal: str | None = None
+
+    def take(self, event: Event) -> bool:
+        """Add *event*; ``False`` (and nothing added) if it is not a commuting log event."""
+        # Exact type tests, most frequent first: this runs for every event of a burst.
+        if type(event) is BlockImported or type(event) is HighestKnownBlock:
+            self._best(event.number)
+        elif type(event) is PeersReported:
+            self.peers = event.peers
+        elif type(event) is SyncStatus:
+            self._best(event.imported)
+            self.finalized = event.finalized
+        elif type(event) is BlockPrepared:
+            self.prepared = True
+        elif type(event) is BlockPreSealed:
+            self.presealed = True
+        elif type(event) is MajorSyncChanged:
+            self.major_sync = event.active
+        elif type(event) is FatalLine:
+            self.fatal = event.text
+        else:
+            return False
+        self.lines = True
+        return True
+
+    def _best(self, number: int) -> None:
+        if self.best is None or number > self.best:
+            self.best = number
+
+    def applied_to(self, state: NodeState, now: float) -> NodeState:
+        """*state* after these events at *now*; the instant is then empty again."""
+        if not self.lines:
+            return state
+        run = state.run
+        changes: dict[str, object] = {"has_lines": True}
+        if self.best is not None and (run.best is None or self.best > run.best):
+            changes.update(best=self.best, best_advanced_at=now, heads_since_advance=None)
+        if self.finalized is not None:
+            changes["finalized"] = self.finalized
+        if self.major_sync is not None:
+            changes["major_sync"] = self.major_sync
+        if self.peers is not None:
+            changes["peers"] = self.peers
+        if self.prepared:
+            changes["prepared"] = True
+        if self.presealed:
+            changes["presealed"] = True
+        if self.fatal is not None:
+            changes["fatal"] = self.fatal
+        self._clear()
+        if all(getattr(run, name) == value for name, value in changes.items()):
+            return state  # e.g. a fork block below the best: nothing new
+        return replace(state, run=replace(run, **changes))  # type: ignore[arg-type]
+
+
 def _new_run(state: NodeState, run: Run) -> NodeState:
     return replace(state, run=run, running=True, status="running", healthy_since=None)
-
-
-def _with_best(state: NodeState, number: int, now: float) -> NodeState:
-    run = state.run
-    if run.best is not None and number <= run.best:
-        # A fork block or a repeated status line: nothing new about progress.
-        if run.has_lines:
-            return state
-        return replace(state, run=replace(run, has_lines=True))
-    return replace(
-        state,
-        run=replace(
-            run, best=number, best_advanced_at=now, heads_since_advance=None, has_lines=True
-        ),
-    )
 
 
 def _with_head(state: NodeState, head: int, now: float, config: Config) -> NodeState:

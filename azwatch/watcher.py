@@ -64,7 +64,7 @@ from azwatch.policy import (
 from azwatch.progress import Checkpoint, describe, format_duration, sync_progress
 from azwatch.redaction import redact_url
 from azwatch.restarter import DockerRestarter, DryRunRestarter, Restarter
-from azwatch.state import NodeState, apply, initial_state
+from azwatch.state import NodeState, apply, apply_all, initial_state
 
 logger = logging.getLogger("azwatch.watcher")
 
@@ -384,8 +384,9 @@ class Watcher:
             if message.labels != tracked.labels:
                 self._apply_labels(tracked, message.labels)
             return
+        # A batch of log lines arrived together: one instant, applied as one.
+        tracked.state = apply_all(tracked.state, message.events, now, tracked.config)
         for event in message.events:
-            tracked.state = apply(tracked.state, event, now, tracked.config)
             if isinstance(event, FatalLine) and event.text != tracked.shown_fatal:
                 tracked.shown_fatal = event.text
                 _log(logging.ERROR, tracked.name, "node_fatal", f"node reported: {event.text}")

@@ -14,6 +14,8 @@ from azwatch.events import (
     BlockPreSealed,
     ContainerStatus,
     Event,
+    FatalKind,
+    FatalLine,
     HeadSample,
     HeadUnavailable,
     HighestKnownBlock,
@@ -28,7 +30,7 @@ from azwatch.events import (
 )
 from azwatch.logparse import LineAssembler, parse_line, parse_lines
 from azwatch.policy import Restart, cooldown_anchor, decide, effective_cooldown
-from azwatch.state import NodeState, apply, initial_state
+from azwatch.state import NodeState, apply, apply_all, initial_state
 
 CONFIG = Config(
     container_names=("node",),
@@ -107,22 +109,30 @@ def test_parse_line_is_total(line: str) -> None:
     parse_line(line)
 
 
+def events_numbered(
+    blocks: st.SearchStrategy[int], sessions: st.SearchStrategy[int]
+) -> st.SearchStrategy[Event]:
+    """Every kind of event, with block and session numbers drawn from the given strategies."""
+    return st.one_of(
+        blocks.map(BlockImported),
+        blocks.map(HighestKnownBlock),
+        st.builds(SyncStatus, blocks, blocks, blocks),
+        st.booleans().map(MajorSyncChanged),
+        sessions.map(SessionStarted),
+        blocks.map(BlockPrepared),
+        blocks.map(BlockPreSealed),
+        st.integers(min_value=0, max_value=100).map(PeersReported),
+        st.just(NodeBanner()),
+        st.builds(FatalLine, st.sampled_from(FatalKind), st.sampled_from(["Error: a", "Error: b"])),
+        blocks.map(HeadSample),
+        st.just(HeadUnavailable("timeout")),
+        st.builds(ContainerStatus, st.booleans(), st.just("exited")),
+        st.builds(RunStarted, st.sampled_from(["a", "b", "c"]), st.floats(0, 500)),
+    )
+
+
 blocks = st.integers(min_value=0, max_value=2**32)
-events: st.SearchStrategy[Event] = st.one_of(
-    blocks.map(BlockImported),
-    blocks.map(HighestKnownBlock),
-    st.builds(SyncStatus, blocks, blocks, blocks),
-    st.booleans().map(MajorSyncChanged),
-    st.integers(min_value=0, max_value=10**6).map(SessionStarted),
-    blocks.map(BlockPrepared),
-    blocks.map(BlockPreSealed),
-    st.integers(min_value=0, max_value=100).map(PeersReported),
-    st.just(NodeBanner()),
-    blocks.map(HeadSample),
-    st.just(HeadUnavailable("timeout")),
-    st.builds(ContainerStatus, st.booleans(), st.just("exited")),
-    st.builds(RunStarted, st.sampled_from(["a", "b", "c"]), st.floats(0, 500)),
-)
+events = events_numbered(blocks, st.integers(min_value=0, max_value=10**6))
 timeline = st.lists(
     st.tuples(st.floats(min_value=0, max_value=30, allow_nan=False), events), max_size=120
 )
@@ -169,3 +179,30 @@ def test_unknown_or_stale_head_never_restarts(steps: list[tuple[float, Event]]) 
             continue
         state = apply(state, event, now, CONFIG)
         assert not isinstance(decide(state, now + 1000, CONFIG), Restart)
+
+
+# Few distinct numbers, so that imports repeat and undercut the best and sessions repeat.
+close_events = events_numbered(
+    st.integers(min_value=0, max_value=12), st.integers(min_value=0, max_value=3)
+)
+
+
+@given(
+    history=st.lists(st.tuples(st.floats(0, 30), close_events), max_size=30),
+    batch=st.lists(close_events, max_size=40),
+)
+@settings(max_examples=1000, deadline=None)
+def test_a_batch_applies_like_its_events_one_at_a_time(
+    history: list[tuple[float, Event]], batch: list[Event]
+) -> None:
+    """``apply_all`` reduces runs of commuting events first; the state must not tell."""
+    state: NodeState = initial_state(0.0, "a")
+    now = 0.0
+    for gap, event in history:
+        now += gap
+        state = apply(state, event, now, CONFIG)
+    now += 1.0
+    one_at_a_time = state
+    for event in batch:
+        one_at_a_time = apply(one_at_a_time, event, now, CONFIG)
+    assert apply_all(state, batch, now, CONFIG) == one_at_a_time
