@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 import pytest
 
+from azwatch import logparse
 from azwatch.events import (
     BlockImported,
     BlockPrepared,
@@ -25,6 +26,7 @@ from azwatch.logparse import (
     clean,
     docker_timestamp_ns,
     node_message,
+    parse_block,
     parse_line,
     parse_lines,
     split_docker_timestamp,
@@ -348,3 +350,36 @@ class TestLineAssembler:
         """Invalid UTF-8 already replaced by Docker (U+FFFD) is kept, never raises."""
         assembler = LineAssembler()
         assert assembler.feed("bad:\ufffd:end\n") == ["bad:\ufffd:end"]
+
+    def test_blocks_keep_a_burst_whole_and_a_held_line_apart(self) -> None:
+        """``feed_blocks`` gives the same lines as ``feed``, a chunk's lines in one string."""
+        assembler = LineAssembler()
+        assert assembler.feed_blocks("a\nb\nc") == ["a\nb"]
+        assert assembler.feed_blocks("c\nd\ne\n") == ["cc", "d\ne"]
+        assert assembler.feed_blocks("f\n") == ["f"]
+        assert assembler.feed_blocks("g") == []
+        assert assembler.feed_blocks("\n") == ["g"]
+        assert assembler.feed_blocks("\n\n") == ["\n"]  # two empty lines
+
+    def test_blocks_cut_only_the_overlong_lines(self) -> None:
+        """The bound is checked in jumps of its own size: short lines around a long one."""
+        assembler = LineAssembler(max_line=8)
+        burst = "short\n" + "x" * 20 + "\n" + "12345678\nend\n"
+        assert assembler.feed_blocks(burst) == ["short\nxxxxxxxx\n12345678\nend"]
+        assert assembler.lines_cut == 1
+        assert assembler.feed_blocks("12345678\n" * 3) == ["12345678\n12345678\n12345678"]
+        assert assembler.lines_cut == 1
+
+
+@pytest.mark.parametrize("scan_in_c", [True, False], ids=["c-if-built", "pure-python"])
+def test_parse_block_is_parse_lines_of_the_lines(
+    monkeypatch: pytest.MonkeyPatch, scan_in_c: bool
+) -> None:
+    """Both ways of running ``parse_block`` give ``parse_lines`` of the block's lines."""
+    if not scan_in_c:
+        monkeypatch.setattr(logparse, "_scan_block", None)
+    lines = [line for line, _ in PARSED]
+    block = "\n".join(lines)
+    assert parse_block(block) == parse_lines(lines)
+    # The table opens with four imports: one event, the highest.
+    assert parse_block(block)[:2] == [BlockImported(123479412), PARSED[4][1]]
