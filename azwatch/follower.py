@@ -39,7 +39,7 @@ from azwatch.containers import (
     on_loop_clock,
 )
 from azwatch.events import ContainerStatus, Event, RunStarted
-from azwatch.logparse import LineAssembler, docker_timestamp_ns, parse_lines, split_docker_timestamp
+from azwatch.logparse import LineAssembler, docker_timestamp_ns, parse_block, split_docker_timestamp
 
 logger = logging.getLogger("azwatch.follower")
 
@@ -235,16 +235,18 @@ class LogFollower:
                 # One scope for the whole stream, its deadline moved on by every batch.
                 with anyio.CancelScope(deadline=anyio.current_time() + timeout) as silence:
                     while (pieces := await frames.next()) is not None:
-                        lines = [
-                            line for kind, text in pieces for line in assemblers[kind].feed(text)
+                        blocks = [
+                            block
+                            for kind, text in pieces
+                            for block in assemblers[kind].feed_blocks(text)
                         ]
                         self.status.lines_cut = sum(a.lines_cut for a in assemblers.values())
-                        fresh = self._fresh(lines) if lines else []
-                        if fresh:
+                        fresh = self._fresh("\n".join(blocks)) if blocks else None
+                        if fresh is not None:
                             got_lines = True
-                            self.status.lines += len(fresh)
+                            self.status.lines += fresh.count("\n") + 1
                             self.status.last_line_at = self.clock()
-                            events = parse_lines(fresh)
+                            events = parse_block(fresh)
                             if events:
                                 silence.deadline = math.inf  # never cut a hand-over short
                                 await self.emit(self.name, events)
@@ -261,22 +263,26 @@ class LogFollower:
             )
         return got_lines
 
-    def _fresh(self, lines: list[str]) -> list[str]:
-        """The lines not applied before, without their Docker timestamps; moves the cursor.
+    def _fresh(self, block: str) -> str | None:
+        """The lines of *block* not applied before, as a block; moves the cursor.
 
         Right after an attach, lines at or before the cursor are re-deliveries (``since`` is
         inclusive) and are skipped one by one. Once a new line has come, everything after it
-        is new too, and only the batch's last timestamp is parsed.
+        is new too: the block passes whole (the parser skips Docker's timestamps) and only
+        the timestamps at its end are read, for the cursor.
         """
         cursor = self._cursor
         assert cursor is not None
         if not self._caught_up:
-            return self._fresh_after_attach(lines, cursor)
-        fresh = [_without_timestamp(line)[1] for line in lines]
+            fresh = self._fresh_after_attach(block.split("\n"), cursor)
+            return "\n".join(fresh) if fresh else None
         last_stamp = None
         same = 0
-        for line in reversed(lines):
-            stamp = _without_timestamp(line)[0]
+        end = len(block)
+        while end >= 0:
+            start = block.rfind("\n", 0, end) + 1
+            stamp = _without_timestamp(block[start:end])[0]
+            end = start - 1
             if stamp is None:
                 continue
             if last_stamp is None:
@@ -288,10 +294,10 @@ class LogFollower:
             try:
                 ns = docker_timestamp_ns(last_stamp)
             except ValueError:
-                return fresh
+                return block
             at_last = cursor.at_last + same if ns == cursor.last_ns else same
             self._cursor = _Cursor(cursor.run_key, ns, at_last)
-        return fresh
+        return block
 
     def _fresh_after_attach(self, lines: list[str], cursor: _Cursor) -> list[str]:
         last_ns, at_last = cursor.last_ns, cursor.at_last

@@ -15,6 +15,7 @@ from aiohttp import web
 
 from azwatch.config import Config
 from azwatch.follower import FrameReader, LogFollower, _Cursor
+from azwatch.logparse import split_docker_timestamp
 
 STAMP = "2026-11-28T17:00:00.{:09d}Z "
 
@@ -108,18 +109,27 @@ def line(ns: int, text: str) -> str:
     return STAMP.format(ns) + text
 
 
+def fresh_lines(follower: LogFollower, lines: list[str]) -> list[str]:
+    """What ``_fresh`` passes on from *lines*, each without its Docker timestamp."""
+    block = follower._fresh("\n".join(lines))
+    return [] if block is None else [split_docker_timestamp(x)[1] for x in block.split("\n")]
+
+
 def test_re_deliveries_after_a_re_attach_are_skipped_exactly() -> None:
     """`since` is inclusive: lines at the cursor already applied are skipped, new ones kept."""
     base = 1_795_885_200_000_000_000
     follower = follower_at(_Cursor("run", base + 5, 2), skip=2)
     lines = [line(4, "old"), line(5, "a"), line(5, "b"), line(5, "c"), line(6, "d")]
-    assert follower._fresh(lines) == ["c", "d"]
+    assert fresh_lines(follower, lines) == ["c", "d"]
     assert follower._cursor == _Cursor("run", base + 6, 1)
     # Later batches are all new, even at the timestamp the previous one ended with.
-    assert follower._fresh([line(6, "e"), line(7, "f"), line(7, "g")]) == ["e", "f", "g"]
+    assert fresh_lines(follower, [line(6, "e"), line(7, "f"), line(7, "g")]) == ["e", "f", "g"]
     assert follower._cursor == _Cursor("run", base + 7, 2)
-    assert follower._fresh([line(7, "h")]) == ["h"]
+    assert fresh_lines(follower, [line(7, "h")]) == ["h"]
     assert follower._cursor == _Cursor("run", base + 7, 3)
+    # A line without a stamp at the end does not hide the stamps before it.
+    assert fresh_lines(follower, [line(8, "i"), line(8, "j"), "k"]) == ["i", "j", "k"]
+    assert follower._cursor == _Cursor("run", base + 8, 2)
 
 
 def test_a_new_run_skips_every_line_of_the_previous_run() -> None:
@@ -127,10 +137,11 @@ def test_a_new_run_skips_every_line_of_the_previous_run() -> None:
     floor = 1_795_885_200_000_000_005
     follower = follower_at(_Cursor("run2", floor, 0), skip=1 << 62)
     lines = [line(3, "previous run"), line(5, "previous run's last"), line(9, "new run")]
-    assert follower._fresh(lines) == ["new run"]
+    assert fresh_lines(follower, lines) == ["new run"]
+    assert fresh_lines(follower, [line(9, "")]) == [""]
 
 
 def test_lines_without_a_timestamp_are_kept() -> None:
     """A line that cannot be placed in time is applied rather than lost."""
     follower = follower_at(_Cursor("run", 0, 0), skip=0)
-    assert follower._fresh(["no stamp here"]) == ["no stamp here"]
+    assert fresh_lines(follower, ["no stamp here"]) == ["no stamp here"]
