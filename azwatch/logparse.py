@@ -83,6 +83,8 @@ _DOCKER_TS_RE = re.compile(
 _LEVELS = frozenset((" INFO", " WARN", "ERROR", "DEBUG", "TRACE"))
 
 # Message patterns, each with an example of the line it matches (prefix stripped).
+# azwatch/_speedups.c mirrors them and the prefix rules below: change both together
+# (tests/test_speedups.py compares the two).
 # ✨ Imported #105499803 (0x14d8…20da)   |   🏆 Imported #7 (0x1a2b…3c4d → 0x5e6f…7a8b)
 _IMPORTED_RE = re.compile(rf"[✨🏆🆕] Imported #{_NUM}(?: |$)")
 # Imported: #105499814 (0x3a3b…3acb), finalized: #105499812 (0xeb46…c8e1), favourite: #… (…).
