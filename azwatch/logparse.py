@@ -27,6 +27,7 @@ from __future__ import annotations
 import re
 from calendar import timegm
 from collections.abc import Callable, Iterable
+from typing import cast
 
 from azwatch.events import (
     BlockImported,
@@ -225,7 +226,7 @@ def parse_block(block: str) -> list[LogEvent]:
         return _folded(block.split("\n"))
     items, unsure = _scan_block(block, _SCANNED_EVENTS)
     if not unsure:
-        return items  # type: ignore[return-value]  # events only, already folded
+        return cast(list[LogEvent], items)  # no raw lines: events only, already folded
     return _folded(items)
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
+from typing import Any
 
 from azwatch.config import Config
 from azwatch.events import (
@@ -287,7 +288,7 @@ class _Instant:
         if not self.lines:
             return state
         run = state.run
-        changes: dict[str, object] = {"has_lines": True}
+        changes: dict[str, Any] = {"has_lines": True}  # Run fields and their new values
         if self.best is not None and (run.best is None or self.best > run.best):
             changes.update(best=self.best, best_advanced_at=now, heads_since_advance=None)
         if self.finalized is not None:
@@ -305,7 +306,7 @@ class _Instant:
         self._clear()
         if all(getattr(run, name) == value for name, value in changes.items()):
             return state  # e.g. a fork block below the best: nothing new
-        return replace(state, run=replace(run, **changes))  # type: ignore[arg-type]
+        return replace(state, run=replace(run, **changes))
 
 
 def _new_run(state: NodeState, run: Run) -> NodeState:
