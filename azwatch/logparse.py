@@ -215,7 +215,7 @@ def parse_lines(lines: Iterable[str]) -> list[LogEvent]:
 
 
 def parse_block(block: str) -> list[LogEvent]:
-    """``parse_lines(block.split("\n"))``: the events of a block of whole lines, faster.
+    """``parse_lines(block.split("\\n"))``: the events of a block of whole lines, faster.
 
     With the optional C extension (``azwatch._speedups``) the lines are scanned in C, which
     decides the lines it is certain about (most of them: imports and lines that announce
