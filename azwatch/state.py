@@ -140,9 +140,8 @@ def initial_state(now: float, run_id: str | None = None) -> NodeState:
 
 def apply(state: NodeState, event: Event, now: float, config: Config) -> NodeState:
     """Return the state after *event* happened at *now*."""
-    if isinstance(event, _COMMUTING):
-        instant = _Instant()
-        instant.take(event)
+    instant = _Instant()
+    if instant.take(event):
         return instant.applied_to(state, now)
     run = state.run
     match event:
@@ -210,26 +209,14 @@ def apply_all(state: NodeState, events: Iterable[Event], now: float, config: Con
     return instant.applied_to(state, now)
 
 
-#: Log events that commute with each other at one instant. The others depend on what came
-#: before them: a banner (a new run or not, depending on earlier lines), a session start
-#: (which closes the production of the previous session), and every watcher event.
-_COMMUTING = (
-    BlockImported,
-    HighestKnownBlock,
-    SyncStatus,
-    MajorSyncChanged,
-    PeersReported,
-    BlockPrepared,
-    BlockPreSealed,
-    FatalLine,
-)
-
-
 class _Instant:
     """Commuting log events seen at one instant, reduced to their joint effect on the run.
 
     The best block is the highest any of them named; the finalized block, the peer count,
     the sync mode and the fatal line are the latest ones; production flags only turn on.
+    The other events depend on what came before them (:meth:`take` refuses them): a banner
+    (a new run or not, depending on earlier lines), a session start (which closes the
+    production of the previous session), and every watcher event.
     """
 
     __slots__ = (
