@@ -145,7 +145,7 @@ def engine_problem(timeout: float = 20) -> str | None:
 def skip_or_fail(reason: str) -> NoReturn:
     """Skip the test, or fail it under ``CI=true`` where a skip would hide a broken setup."""
     if in_ci():
-        pytest.fail(f"{reason} (CI=true: Docker tests must not be skipped)", pytrace=False)
+        pytest.fail(f"{reason} (CI=true: this test must not be skipped)", pytrace=False)
     pytest.skip(reason)
 
 
