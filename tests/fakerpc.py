@@ -22,6 +22,7 @@ from typing import Any, Final, Literal, Self, get_args
 
 import anyio
 from aiohttp import web
+from loopback import start_on_loopback, stop
 
 Mode = Literal[
     "ok",
@@ -119,17 +120,8 @@ class FakeRpc:
         self._stopping = anyio.Event()
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", self._handle)
-        runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=1.0, access_log=None)
-        await runner.setup()
-        try:
-            site = web.TCPSite(runner, "127.0.0.1", 0)
-            await site.start()
-        except BaseException:
-            await runner.cleanup()
-            raise
-        self._runner = runner
-        host, port = runner.addresses[0][:2]
-        self._url = f"http://{host}:{port}/"
+        self._runner, port = await start_on_loopback(app)
+        self._url = f"http://127.0.0.1:{port}/"
         return self
 
     async def __aexit__(
@@ -142,8 +134,7 @@ class FakeRpc:
             self._stopping.set()  # release hanging handlers so cleanup does not wait for them
         runner, self._runner = self._runner, None
         if runner is not None:
-            with anyio.CancelScope(shield=True):
-                await runner.cleanup()
+            await stop(runner)
         self._url = ""
 
     # --- request handling ---------------------------------------------------------------------

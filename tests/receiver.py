@@ -12,6 +12,7 @@ from typing import Any, Literal, Self
 
 import anyio
 from aiohttp import web
+from loopback import start_on_loopback, stop
 
 Mode = Literal["ok", "fail", "hang"]
 
@@ -34,12 +35,7 @@ class Receiver:
     async def __aenter__(self) -> Self:
         app = web.Application()
         app.router.add_post("/{tail:.*}", self._handle)
-        runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=1.0, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        self._runner = runner
-        self._port = int(runner.addresses[0][1])
+        self._runner, self._port = await start_on_loopback(app)
         return self
 
     async def __aexit__(
@@ -50,8 +46,7 @@ class Receiver:
     ) -> None:
         self._release.set()
         if self._runner is not None:
-            with anyio.CancelScope(shield=True):
-                await self._runner.cleanup()
+            await stop(self._runner)
 
     async def _handle(self, request: web.Request) -> web.Response:
         body = await request.read()

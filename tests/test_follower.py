@@ -12,6 +12,7 @@ from typing import Any
 import aiohttp
 import anyio
 from aiohttp import web
+from loopback import start_on_loopback, stop
 
 from azwatch.config import Config
 from azwatch.follower import FrameReader, LogFollower, _Cursor
@@ -38,11 +39,7 @@ async def read_all(pieces: list[bytes], *, tty: bool = False) -> list[tuple[int,
 
     app = web.Application()
     app.router.add_get("/", handler)
-    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=1)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
+    runner, port = await start_on_loopback(app)
     out: list[tuple[int, str]] = []
     try:
         async with (
@@ -53,7 +50,7 @@ async def read_all(pieces: list[bytes], *, tty: bool = False) -> list[tuple[int,
             while (got := await reader.next()) is not None:
                 out.extend(got)
     finally:
-        await runner.cleanup()
+        await stop(runner)
     return out
 
 
