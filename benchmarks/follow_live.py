@@ -522,6 +522,11 @@ def main() -> int:
     except (RuntimeError, TimeoutError, DockerError) as error:
         print(f"follow_live: cannot measure: {error}", file=sys.stderr)
         return 2
+    return exit_code(verdicts, began)
+
+
+def exit_code(verdicts: list[Verdict], began: float) -> int:
+    """Print the tally of *verdicts* (the run began at monotonic *began*): 0 if all passed."""
     failed = sum(not ok for _, ok in verdicts)
     print(f"done in {time.monotonic() - began:.0f} s: {len(verdicts) - failed} PASS, {failed} FAIL")
     return 1 if failed else 0

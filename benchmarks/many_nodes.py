@@ -297,9 +297,7 @@ def main() -> int:
     except (RuntimeError, TimeoutError, DockerError) as error:
         print(f"many_nodes: cannot measure: {error}", file=sys.stderr)
         return 2
-    failed = sum(not ok for _, ok in verdicts)
-    print(f"done in {time.monotonic() - began:.0f} s: {len(verdicts) - failed} PASS, {failed} FAIL")
-    return 1 if failed else 0
+    return fl.exit_code(verdicts, began)
 
 
 if __name__ == "__main__":
