@@ -171,8 +171,23 @@ class RestartFinished:
     detail: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class LogCaughtUp:
+    """The follower has read the run's log up to the present.
+
+    Lines before it were history (the tail read on attach); lines after it are live. The
+    log's signals count for the rules only from here on.
+    """
+
+
 WatcherEvent = (
-    RunStarted | ContainerStatus | HeadSample | HeadUnavailable | RestartIssued | RestartFinished
+    RunStarted
+    | ContainerStatus
+    | HeadSample
+    | HeadUnavailable
+    | RestartIssued
+    | RestartFinished
+    | LogCaughtUp
 )
 
 Event = LogEvent | WatcherEvent

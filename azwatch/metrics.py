@@ -1,35 +1,32 @@
-"""Prometheus metrics, read from the watcher's state when scraped.
+"""Prometheus metrics, read from a snapshot taken when scraped.
 
 A collector registered in a registry private to each ``watch()`` call (never the global
 one, which would clash when a process watches twice and would mix our series into the host
-application's). Collecting at scrape time means there is no second copy of the state to keep
-in sync: the numbers are exactly what the decision task knows.
+application's). Collecting a fresh :class:`~azwatch.snapshot.Snapshot` at scrape time means
+there is no second copy of the state to keep in sync: the numbers are exactly what the
+decision task knows.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterable, Iterator
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from azwatch.policy import Rule, effective_cooldown
-
-if TYPE_CHECKING:
-    from azwatch.watcher import Watcher
+from azwatch.policy import Rule
+from azwatch.snapshot import Snapshot
 
 
-class WatcherCollector(Collector):
-    """Exposes one watcher's view as ``azwatch_*`` series with a ``container`` label."""
+class SnapshotCollector(Collector):
+    """Exposes a snapshot as ``azwatch_*`` series with a ``container`` label."""
 
-    def __init__(self, watcher: Watcher) -> None:
-        self.watcher = watcher
+    def __init__(self, snapshot: Callable[[], Snapshot]) -> None:
+        self.snapshot = snapshot
 
     def collect(self) -> Iterator[Metric]:
-        watcher = self.watcher
-        now = watcher.clock()
+        snapshot = self.snapshot()
         label = ["container"]
         gauges = {
             "local_best": GaugeMetricFamily(
@@ -82,48 +79,48 @@ class WatcherCollector(Collector):
         lines = CounterMetricFamily(
             "azwatch_log_lines", "Log lines read from the container", labels=label
         )
-        for name, tracked in sorted(watcher.tracked.items()):
-            state, run = tracked.state, tracked.state.run
+        for view in snapshot.containers:
+            name = view.name
             values: dict[str, float | None] = {
-                "local_best": run.best,
-                "local_finalized": run.finalized,
-                "network_head": state.head,
-                "lag": state.lag,
-                "major_sync": float(run.major_sync),
-                "producing": float(run.producing(now)),
-                "peers": run.peers,
-                "running": float(state.running),
-                "cooldown": effective_cooldown(state, tracked.config),
-                "last_restart": tracked.last_restart_wall,
+                "local_best": view.best,
+                "local_finalized": view.finalized,
+                "network_head": view.head,
+                "lag": view.lag,
+                "major_sync": float(view.major_sync),
+                "producing": float(view.producing),
+                "peers": view.peers,
+                "running": float(view.running),
+                "cooldown": view.effective_cooldown,
+                "last_restart": view.last_restart_time,
             }
             for key, value in values.items():
                 if value is not None:
                     gauges[key].add_metric([name], value)
+            by_rule = dict(view.restarts_by_rule)
             for rule in Rule:
-                restarts.add_metric([name, rule.value], tracked.restarts_by_rule.get(rule, 0))
-            failed.add_metric([name], tracked.failed_restarts)
-            lines.add_metric([name], tracked.follower.status.lines)
+                restarts.add_metric([name, rule.value], by_rule.get(rule.value, 0))
+            failed.add_metric([name], view.failed_restarts)
+            lines.add_metric([name], view.log.lines)
         yield from gauges.values()
         yield restarts
         yield failed
         yield lines
-        yield from self._rpc_errors()
-
-    def _rpc_errors(self) -> Iterable[Metric]:
-        errors = CounterMetricFamily(
-            "azwatch_rpc_errors",
-            "Failed polls of a reference endpoint, by endpoint host and kind",
-            labels=["endpoint", "kind"],
-        )
-        poller = self.watcher.poller
-        if poller is not None:
-            for (endpoint, kind), count in sorted(poller.errors.items()):
-                errors.add_metric([endpoint, str(kind)], count)
-        yield errors
+        yield from _rpc_errors(snapshot)
 
 
-def registry_for(watcher: Watcher) -> CollectorRegistry:
-    """A fresh registry holding only *watcher*'s collector."""
+def _rpc_errors(snapshot: Snapshot) -> Iterable[Metric]:
+    errors = CounterMetricFamily(
+        "azwatch_rpc_errors",
+        "Failed polls of a reference endpoint, by endpoint host and kind",
+        labels=["endpoint", "kind"],
+    )
+    for endpoint, kind, count in snapshot.head.errors:
+        errors.add_metric([endpoint, kind], count)
+    yield errors
+
+
+def registry_for(snapshot: Callable[[], Snapshot]) -> CollectorRegistry:
+    """A fresh registry holding only a collector of the snapshots *snapshot* takes."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(WatcherCollector(watcher))
+    registry.register(SnapshotCollector(snapshot))
     return registry

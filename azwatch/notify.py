@@ -16,11 +16,14 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import anyio
 from anyio.streams.memory import MemoryObjectSendStream
+
+from azwatch.effects import Notice
+
+__all__ = ["Notice", "Notifier"]
 
 logger = logging.getLogger("azwatch.notify")
 
@@ -30,16 +33,6 @@ NOTIFY_TIMEOUT = 10.0
 REPEAT_AFTER = 900.0
 #: Notices waiting to be sent before new ones are dropped.
 QUEUE_SIZE = 100
-
-
-@dataclass(frozen=True, slots=True)
-class Notice:
-    """One message for the operator. ``key`` identifies repeats of the same message."""
-
-    key: str
-    title: str
-    body: str
-    level: str = "info"  # apprise notify types: info, success, warning, failure
 
 
 class Notifier:

@@ -40,6 +40,7 @@ class HoldReason(StrEnum):
     NOT_RUNNING = "container_not_running"
     RESTART_IN_FLIGHT = "restart_in_progress"
     COOLDOWN = "cooldown"
+    LOG_HISTORY = "reading_log_history"
     NO_BEST = "no_local_best"
     NO_HEAD = "no_head_sample"
     HEAD_STALE = "head_stale"
@@ -53,7 +54,13 @@ class HoldReason(StrEnum):
 
 #: Hold reasons that mean "azwatch cannot see enough to judge" (``azwatch check`` exits 3).
 BLIND_REASONS = frozenset(
-    {HoldReason.NOT_RUNNING, HoldReason.NO_BEST, HoldReason.NO_HEAD, HoldReason.HEAD_STALE}
+    {
+        HoldReason.NOT_RUNNING,
+        HoldReason.LOG_HISTORY,
+        HoldReason.NO_BEST,
+        HoldReason.NO_HEAD,
+        HoldReason.HEAD_STALE,
+    }
 )
 
 
@@ -206,6 +213,11 @@ def decide(state: NodeState, now: float, config: Config) -> Decision:
             HoldReason.COOLDOWN,
             f"{now - anchor:.0f}s since {since}, cooldown {facts.cooldown:.0f}s",
             cooldown_end,
+        )
+    if not run.log_live:
+        return hold(
+            HoldReason.LOG_HISTORY,
+            "reading the run's log up to the present; its lines are history until then",
         )
     if run.best is None or run.best_advanced_at is None:
         return hold(HoldReason.NO_BEST, "no local best block seen in this run yet")

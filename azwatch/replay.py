@@ -9,9 +9,8 @@ Two input shapes are accepted:
 * a plain **capture** of ``docker logs -t`` (or ``docker logs`` of a node with its own
   timestamps): times come from the line prefixes, and there are no head samples.
 
-Decisions are evaluated after every record, at every ``CHECK_INTERVAL`` of virtual time, and
-at the instants a hold names (the end of a cooldown, a stall timeout), exactly as the live
-watcher wakes up. A restart starts a new run at that instant, as the real container would.
+The records drive the same :class:`~azwatch.supervisor.Supervisor` as the live watcher, in
+virtual time, so a replay is by construction what the live watcher would have decided.
 """
 
 from __future__ import annotations
@@ -22,12 +21,13 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from azwatch.config import Config
+from azwatch.effects import Reported, RestartContainer
 from azwatch.events import (
     Event,
     HeadSample,
     HeadUnavailable,
+    LogCaughtUp,
     RestartFinished,
-    RestartIssued,
     RunStarted,
 )
 from azwatch.logparse import (
@@ -37,8 +37,11 @@ from azwatch.logparse import (
     parse_line,
     split_docker_timestamp,
 )
-from azwatch.policy import Decision, Hold, Restart, decide
-from azwatch.state import NodeState, apply, initial_state
+from azwatch.policy import Decision, Restart
+from azwatch.supervisor import ContainerEvents, HeadPolled, Message, RestartDone, Supervisor
+
+#: The name the replayed container goes by.
+REPLAY_CONTAINER = "replay"
 
 _EVENT_KEYS = ("log", "head", "head_error", "start")
 _ALLOWED_KEYS = frozenset(("at", "comment", *_EVENT_KEYS))
@@ -189,69 +192,61 @@ def decision_record(at: float, decision: Decision) -> dict[str, object]:
 def replay(
     records: Iterable[Record], config: Config, *, all_decisions: bool = False
 ) -> Iterator[dict[str, object]]:
-    """Run *records* through the core; yield one object per reported decision.
+    """Run *records* through the supervisor in virtual time; yield one object per decision.
 
     Restarts are always reported. With *all_decisions*, holds are reported too: at every
-    ``CHECK_INTERVAL`` and whenever the reason changes.
+    ``CHECK_INTERVAL`` and whenever the reason changes (the decisions the live watcher logs).
+    The supervisor is woken exactly when the live watcher would wake it: after every record,
+    at every check and at the instants a hold names (the end of a cooldown, a stall timeout).
+    A restart starts a new run at that instant, as the real container would.
     """
-    engine = _Replay(config, all_decisions)
+    engine = _Replay(config)
     for record in records:
-        yield from engine.advance_to(record.at)
+        yield from engine.advance_to(record.at, all_decisions)
         if record.event is not None:
-            engine.apply(record.event, record.at)
-            yield from engine.evaluate(record.at, tick=False)
+            engine.handle(record.event, record.at)
+        yield from engine.tick(record.at, all_decisions)
 
 
 class _Replay:
-    """The replay's virtual watcher: one state, a check clock and pending wake-ups."""
+    """The replay's shell: one container, its supervisor, and virtual time."""
 
-    def __init__(self, config: Config, all_decisions: bool) -> None:
-        self.config = config
-        self.all_decisions = all_decisions
-        self.state: NodeState = initial_state(0.0, run_id="replay-start-0")
-        self.next_check = config.check_interval
-        self.wake_at: float | None = None
+    def __init__(self, config: Config) -> None:
+        self.supervisor = Supervisor(config)
+        self.supervisor.watch(REPLAY_CONTAINER, 0.0)
         self.restarts = 0
-        self.last_reported: tuple[str, str] | None = None
+        self.now = 0.0
+        self.handle(RunStarted("replay-start-0", 0.0), 0.0)
 
-    def apply(self, event: Event, at: float) -> None:
-        self.state = apply(self.state, event, at, self.config)
+    def handle(self, event: Event, at: float) -> None:
+        self.now = at
+        message: Message
+        if isinstance(event, HeadSample | HeadUnavailable):
+            message = HeadPolled(event)
+        elif isinstance(event, RunStarted):
+            # A replay's lines are the present as they come: a run's log is live at once.
+            message = ContainerEvents(REPLAY_CONTAINER, (event, LogCaughtUp()))
+        else:
+            message = ContainerEvents(REPLAY_CONTAINER, (event,))
+        self.supervisor.handle(message, at)
 
-    def advance_to(self, until: float) -> Iterator[dict[str, object]]:
-        """Evaluate at each check tick and wake-up strictly before *until*."""
-        while True:
-            wake = self.wake_at if self.wake_at is not None else math.inf
-            at = min(self.next_check, wake)
-            if at >= until:
-                return
-            tick = at == self.next_check
-            if tick:
-                self.next_check += self.config.check_interval
-            if at == wake:
-                self.wake_at = None
-            yield from self.evaluate(at, tick=tick)
+    def advance_to(self, until: float, all_decisions: bool) -> Iterator[dict[str, object]]:
+        """Wake the supervisor at each instant it asks for strictly before *until*."""
+        while (at := max(self.now, self.supervisor.next_wake())) < until:
+            yield from self.tick(at, all_decisions)
 
-    def evaluate(self, at: float, *, tick: bool) -> Iterator[dict[str, object]]:
-        decision = decide(self.state, at, self.config)
-        if isinstance(decision, Restart):
-            self.last_reported = None
-            yield decision_record(at, decision)
+    def tick(self, at: float, all_decisions: bool) -> Iterator[dict[str, object]]:
+        self.now = at
+        restarted = False
+        for effect in self.supervisor.tick(at):
+            if isinstance(effect, Reported):
+                if isinstance(effect.decision, Restart) or all_decisions:
+                    yield decision_record(effect.at, effect.decision)
+            elif isinstance(effect, RestartContainer):
+                restarted = True
+        if restarted:
+            # The container restarts at once: its new run begins, and is decided about.
             self.restarts += 1
-            for event in (
-                RestartIssued(),
-                RestartFinished(ok=True),
-                RunStarted(f"replay-restart-{self.restarts}", at),
-            ):
-                self.apply(event, at)
-            # Re-check when the new run's cooldown ends.
-            self.wake_at = None
-            yield from self.evaluate(at, tick=False)
-            return
-        assert isinstance(decision, Hold)
-        until = decision.until
-        if until is not None and until > at and (self.wake_at is None or until < self.wake_at):
-            self.wake_at = until
-        key = ("hold", str(decision.reason))
-        if self.all_decisions and (tick or key != self.last_reported):
-            yield decision_record(at, decision)
-        self.last_reported = key
+            self.supervisor.handle(RestartDone(REPLAY_CONTAINER, RestartFinished(ok=True)), at)
+            self.handle(RunStarted(f"replay-restart-{self.restarts}", at), at)
+            yield from self.tick(at, all_decisions)

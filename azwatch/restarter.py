@@ -10,6 +10,7 @@ and reports it rather than leaving it half-observed.
 from __future__ import annotations
 
 import logging
+import math
 from typing import Protocol
 
 import aiodocker
@@ -28,7 +29,7 @@ RESTART_MARGIN = 30.0
 class Restarter(Protocol):
     """Restarts a container by name and says how it went."""
 
-    async def restart(self, name: str, *, stop_timeout: int) -> RestartFinished: ...
+    async def restart(self, name: str, *, stop_timeout: float) -> RestartFinished: ...
 
 
 class DockerRestarter:
@@ -37,7 +38,7 @@ class DockerRestarter:
     def __init__(self, docker: aiodocker.Docker) -> None:
         self.docker = docker
 
-    async def restart(self, name: str, *, stop_timeout: int) -> RestartFinished:
+    async def restart(self, name: str, *, stop_timeout: float) -> RestartFinished:
         """Restart *name* if it is still running, giving the node *stop_timeout* seconds to
         stop; the result says what Docker did."""
         deadline = stop_timeout + RESTART_MARGIN
@@ -49,7 +50,7 @@ class DockerRestarter:
                 return RestartFinished(ok=False, detail=describe_error(error))
         return RestartFinished(ok=False, detail="interrupted")  # pragma: no cover - shielded
 
-    async def _restart(self, name: str, stop_timeout: int, deadline: float) -> RestartFinished:
+    async def _restart(self, name: str, stop_timeout: float, deadline: float) -> RestartFinished:
         before = await inspect(self.docker, name)
         if before is None:
             return RestartFinished(ok=False, detail="the container no longer exists")
@@ -58,7 +59,8 @@ class DockerRestarter:
             return RestartFinished(ok=False, detail=f"container is {before.describe()}; left alone")
         container = self.docker.containers.container(before.id)
         await container.restart(
-            t=stop_timeout, timeout=aiohttp.ClientTimeout(total=deadline, sock_connect=15)
+            t=math.ceil(stop_timeout),  # Docker takes whole seconds: never less grace
+            timeout=aiohttp.ClientTimeout(total=deadline, sock_connect=15),
         )
         after = await inspect(self.docker, name)
         if after is None:
@@ -74,5 +76,5 @@ class DockerRestarter:
 class DryRunRestarter:
     """Touches nothing: every decision is only logged (``DRY_RUN=true``)."""
 
-    async def restart(self, name: str, *, stop_timeout: int) -> RestartFinished:
+    async def restart(self, name: str, *, stop_timeout: float) -> RestartFinished:
         return RestartFinished(ok=True, detail="dry run: container not touched")

@@ -27,6 +27,7 @@ from azwatch.events import (
     HeadSample,
     HeadUnavailable,
     HighestKnownBlock,
+    LogCaughtUp,
     MajorSyncChanged,
     NodeBanner,
     PeersReported,
@@ -59,6 +60,9 @@ class Run:
     started_at: float
     #: Whether any node line has been applied in this run (a banner after them is a new run).
     has_lines: bool = False
+    #: Whether the follower has read this run's log up to the present (:class:`LogCaughtUp`).
+    #: Until then the lines applied are history, and the log's signals do not count.
+    log_live: bool = False
     best: int | None = None
     #: When ``best`` last increased.
     best_advanced_at: float | None = None
@@ -119,9 +123,8 @@ class NodeState:
     #: Restart attempts by the watcher, dry-run decisions included.
     restarts: int = 0
     #: ``k`` of the back-off: consecutive watcher restarts after which the node did not recover.
+    #: A restart counts from the moment it is made: the node cannot have recovered yet.
     unhelped_restarts: int = 0
-    #: A watcher restart happened and the node has not recovered since.
-    awaiting_recovery: bool = False
     #: Since when ``lag <= BLOCK_LAG_20`` has held without interruption.
     healthy_since: float | None = None
 
@@ -164,7 +167,10 @@ def apply(state: NodeState, event: Event, now: float, config: Config) -> NodeSta
             if not run.has_lines:
                 # The first line of the run we already know about (from its start event).
                 return replace(state, run=replace(run, has_lines=True))
-            return _new_run(state, Run(run_id=None, started_at=now, has_lines=True))
+            # The node process started again in the same stream: its lines are live already.
+            return _new_run(
+                state, Run(run_id=None, started_at=now, has_lines=True, log_live=run.log_live)
+            )
         case RunStarted(run_id, started_at):
             if run_id == run.run_id:
                 return replace(state, running=True, status="running")
@@ -183,12 +189,19 @@ def apply(state: NodeState, event: Event, now: float, config: Config) -> NodeSta
                 restart_at=now,
                 restart_in_flight=True,
                 restarts=state.restarts + 1,
-                unhelped_restarts=state.unhelped_restarts + (1 if state.awaiting_recovery else 0),
-                awaiting_recovery=True,
+                unhelped_restarts=state.unhelped_restarts + 1,
                 healthy_since=None,
             )
         case RestartFinished():
             return replace(state, restart_in_flight=False)
+        case LogCaughtUp():
+            if run.log_live:
+                return state
+            # The lag samples taken while the tail was read compare an old best with the
+            # current head: they measure the reading, not the node.
+            return replace(
+                state, run=replace(run, log_live=True, lags=(), heads_since_advance=None)
+            )
     return state  # pragma: no cover - the match above is exhaustive
 
 
@@ -304,17 +317,19 @@ def _with_head(state: NodeState, head: int, now: float, config: Config) -> NodeS
     run = state.run
     if run.best is None:
         return replace(state, head=head, head_at=now, head_error=None)
+    if not run.log_live:
+        return replace(state, head=head, head_at=now, head_error=None)
     lag = head - run.best
     horizon = now - config.trend_window
     lags = (*(sample for sample in run.lags if sample.at >= horizon), LagSample(now, lag))
     seen = run.heads_since_advance
     seen = (head, head) if seen is None else (seen[0], max(seen[1], head))
     healthy_since = state.healthy_since
-    unhelped, awaiting = state.unhelped_restarts, state.awaiting_recovery
+    unhelped = state.unhelped_restarts
     if lag <= config.block_lag_20:
         healthy_since = now if healthy_since is None else healthy_since
         if now - healthy_since >= config.recovery_period:
-            unhelped, awaiting = 0, False
+            unhelped = 0
     else:
         healthy_since = None
     return replace(
@@ -325,5 +340,4 @@ def _with_head(state: NodeState, head: int, now: float, config: Config) -> NodeS
         head_error=None,
         healthy_since=healthy_since,
         unhelped_restarts=unhelped,
-        awaiting_recovery=awaiting,
     )

@@ -55,7 +55,7 @@ async def test_metrics_follow_a_scripted_restart(fake_node: FakeNodeFactory) -> 
                 with anyio.fail_after(15):
                     await events.wait_for_async("start")
                 mover.offset = 0
-                tracked = watcher.tracked[node.name]
+                tracked = watcher.supervisor.books[node.name]
                 await eventually(
                     lambda: tracked.state.lag == 0 and not tracked.state.run.major_sync,
                     within=10,
@@ -177,11 +177,11 @@ async def test_three_nodes_only_the_lagging_one_is_restarted(fake_node: FakeNode
             async with running(config, HeadMover(rpc, good_a)) as watcher:
                 with anyio.fail_after(20):
                     await events.wait_for_async("kill")
-                during = {n: watcher.tracked[n].state.run.best or 0 for n in names[:2]}
+                during = {n: watcher.supervisor.books[n].state.run.best or 0 for n in names[:2]}
                 with anyio.fail_after(20):
                     await events.wait_for_async("start")
-                after = {n: watcher.tracked[n].state.run.best or 0 for n in names[:2]}
-                restarts = {n: watcher.tracked[n].state.restarts for n in names}
+                after = {n: watcher.supervisor.books[n].state.run.best or 0 for n in names[:2]}
+                restarts = {n: watcher.supervisor.books[n].state.restarts for n in names}
     assert restarts[lagging.name] == 1
     assert restarts[good_a.name] == restarts[good_b.name] == 0
     # The lagging node took >= 2 s to stop; the other two moved on meanwhile.
@@ -209,12 +209,16 @@ async def test_label_mode_finds_new_containers_and_applies_overrides(
         mover = HeadMover(rpc, tolerant, offset=500)
         config = scaled((), rpc.url, container_label="azwatch.enable=true")
         async with running(config, mover) as watcher:
-            await eventually(lambda: tolerant.name in watcher.tracked, within=10, what="found")
+            await eventually(
+                lambda: tolerant.name in watcher.supervisor.books, within=10, what="found"
+            )
             late = fake_node(name="late", docker_args=label, **NODE)
-            await eventually(lambda: late.name in watcher.tracked, within=10, what="late found")
-            late_tracked = watcher.tracked[late.name]
+            await eventually(
+                lambda: late.name in watcher.supervisor.books, within=10, what="late found"
+            )
+            late_tracked = watcher.supervisor.books[late.name]
             await eventually(lambda: late_tracked.state.restarts >= 1, within=15, what="restart")
-            tolerant_tracked = watcher.tracked[tolerant.name]
+            tolerant_tracked = watcher.supervisor.books[tolerant.name]
             assert tolerant_tracked.config.block_lag_100 == 100000
             assert tolerant_tracked.state.restarts == 0
             assert late_tracked.config.block_lag_100 == config.block_lag_100

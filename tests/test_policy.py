@@ -40,6 +40,7 @@ def state(
         run_id="r",
         started_at=started_at,
         has_lines=True,
+        log_live=True,
         best=best,
         best_advanced_at=None if best is None else T - stalled_for,
         heads_since_advance=heads_since,

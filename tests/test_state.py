@@ -16,6 +16,7 @@ from azwatch.events import (
     HeadSample,
     HeadUnavailable,
     HighestKnownBlock,
+    LogCaughtUp,
     MajorSyncChanged,
     NodeBanner,
     PeersReported,
@@ -31,7 +32,9 @@ CONFIG = Config(container_names=("node",))
 
 
 def fold(timed: Iterable[tuple[float, Event]], state: NodeState | None = None) -> NodeState:
-    state = state if state is not None else initial_state(0.0, "run-1")
+    """*state* (by default a run whose log is live from 0) after the *timed* events."""
+    if state is None:
+        state = apply(initial_state(0.0, "run-1"), LogCaughtUp(), 0.0, CONFIG)
     for now, event in timed:
         state = apply(state, event, now, CONFIG)
     return state
@@ -142,7 +145,7 @@ def test_a_new_run_resets_per_run_state_but_keeps_head_and_ledger() -> None:
     ) == (None, False, None, False)
     assert run.lags == ()
     assert state.head == 12
-    assert (state.restarts, state.awaiting_recovery, state.restart_at) == (1, True, 3)
+    assert (state.restarts, state.unhelped_restarts, state.restart_at) == (1, 1, 3)
 
 
 def test_seeing_the_same_run_again_changes_nothing() -> None:
@@ -207,28 +210,36 @@ def test_container_status() -> None:
 
 
 def test_backoff_counts_restarts_that_did_not_help() -> None:
-    """k grows on each watcher restart after which the node did not recover."""
+    """k counts each watcher restart from the moment it is made: the node has not recovered
+    yet, so the run that restart starts already has the backed-off cooldown."""
     state = fold([(0, RestartIssued()), (0, RestartFinished(ok=True))])
-    assert (state.unhelped_restarts, state.awaiting_recovery) == (0, True)
-    state = fold([(300, RestartIssued()), (300, RestartFinished(ok=False, detail="boom"))], state)
     assert (state.unhelped_restarts, state.restart_in_flight) == (1, False)
+    state = fold([(300, RestartIssued()), (300, RestartFinished(ok=False, detail="boom"))], state)
+    assert (state.unhelped_restarts, state.restart_in_flight) == (2, False)
     state = fold([(900, RestartIssued())], state)
-    assert state.unhelped_restarts == 2
+    assert (state.unhelped_restarts, state.restart_in_flight) == (3, True)
 
 
 def test_recovery_resets_the_backoff_after_the_recovery_period() -> None:
     """lag <= BLOCK_LAG_20 held for RECOVERY_PERIOD resets k; a lag spike restarts the clock."""
-    state = fold([(0, RestartIssued()), (1, RestartIssued()), (2, RunStarted("run-2", 2))])
-    assert state.unhelped_restarts == 1
+    state = fold(
+        [
+            (0, RestartIssued()),
+            (1, RestartIssued()),
+            (2, RunStarted("run-2", 2)),
+            (2, LogCaughtUp()),
+        ]
+    )
+    assert state.unhelped_restarts == 2
     state = fold([(3, BlockImported(100)), (10, HeadSample(105))], state)
     assert state.healthy_since == 10
     state = fold([(300, HeadSample(150))], state)  # lag 50: the streak breaks
     assert state.healthy_since is None
     state = fold([(301, BlockImported(150)), (310, HeadSample(150))], state)
     state = fold([(909, HeadSample(150))], state)
-    assert state.unhelped_restarts == 1  # 599 s: not yet
+    assert state.unhelped_restarts == 2  # 599 s: not yet
     state = fold([(910, HeadSample(151))], state)
-    assert (state.unhelped_restarts, state.awaiting_recovery) == (0, False)
+    assert state.unhelped_restarts == 0
 
 
 def test_a_late_stop_report_about_the_previous_run_is_ignored() -> None:

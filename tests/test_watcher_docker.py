@@ -50,7 +50,7 @@ def open_fds() -> int:
 
 
 def reason(watcher: Watcher, name: str) -> HoldReason | None:
-    decision = watcher.tracked[name].decision
+    decision = watcher.supervisor.books[name].decision
     return decision.reason if isinstance(decision, Hold) else None
 
 
@@ -64,7 +64,7 @@ async def test_healthy_node_is_not_restarted(fake_node: FakeNodeFactory) -> None
             async with running(config, HeadMover(rpc, node)) as watcher:
                 await anyio.sleep(8)
                 assert reason(watcher, node.name) is HoldReason.HEALTHY
-                assert watcher.tracked[node.name].state.restarts == 0
+                assert watcher.supervisor.books[node.name].state.restarts == 0
     assert node.started_at() == started
     assert "restart" not in events.actions()
     assert "die" not in events.actions()
@@ -107,12 +107,12 @@ async def test_operator_restart_is_seen_and_starts_the_cooldown(
             config = scaled((node.name,), rpc.url)
             async with running(config, mover) as watcher:
                 await anyio.sleep(config.cooldown + 1)  # the first run's cooldown is over
-                before = watcher.tracked[node.name].state.run.run_id
+                before = watcher.supervisor.books[node.name].state.run.run_id
                 await anyio.to_thread.run_sync(node.restart)
                 operator_start = epoch(node.started_at())
                 mover.offset = 500  # and now the node lags badly
                 await eventually(
-                    lambda: watcher.tracked[node.name].state.run.run_id != before,
+                    lambda: watcher.supervisor.books[node.name].state.run.run_id != before,
                     within=5,
                     what="the watcher saw the operator's restart as a new run",
                 )
@@ -149,7 +149,7 @@ async def test_recreated_container_is_followed(
     async with FakeRpc() as rpc:
         config = scaled((node.name,), rpc.url)
         async with running(config, HeadMover(rpc, node)) as watcher:
-            tracked = watcher.tracked[node.name]
+            tracked = watcher.supervisor.books[node.name]
             await eventually(lambda: tracked.state.run.best, within=5, what="a first best")
             await anyio.to_thread.run_sync(node.remove)
             twin = await anyio.to_thread.run_sync(
@@ -205,12 +205,17 @@ async def test_daemon_restart_is_survived_without_a_spurious_restart(
     async with FakeRpc() as rpc:
         config = scaled((node.name,), rpc.url)
         async with running(config, HeadMover(rpc, node)) as watcher:
-            tracked = watcher.tracked[node.name]
-            await eventually(lambda: tracked.follower.status.attached, within=5, what="attach")
+            tracked = watcher.supervisor.books[node.name]
+            await eventually(
+                lambda: watcher.followers[node.name].status.attached, within=5, what="attach"
+            )
             first_run = tracked.state.run.run_id
             await anyio.to_thread.run_sync(_restart_daemon)
             await eventually(
-                lambda: tracked.state.run.run_id != first_run and tracked.follower.status.attached,
+                lambda: (
+                    tracked.state.run.run_id != first_run
+                    and watcher.followers[node.name].status.attached
+                ),
                 within=30,
                 what="the watcher follows the run Docker restarted",
             )
@@ -240,7 +245,7 @@ async def test_garbage_or_silent_rpc_never_restarts(fake_node: FakeNodeFactory, 
         async with running(config, HeadMover(rpc, node, offset=500)) as watcher:
             await anyio.sleep(2.5 * config.cooldown)
             assert reason(watcher, node.name) is HoldReason.NO_HEAD
-            assert watcher.tracked[node.name].state.restarts == 0
+            assert watcher.supervisor.books[node.name].state.restarts == 0
     assert node.started_at() == started
 
 
@@ -256,7 +261,7 @@ async def test_dry_run_logs_the_decision_and_touches_nothing(
             config = scaled((node.name,), rpc.url, dry_run=True, backoff_factor=1.0)
             async with running(config, HeadMover(rpc, node, offset=500)) as watcher:
                 await anyio.sleep(3 * config.cooldown + 1)
-                decisions = watcher.tracked[node.name].state.restarts
+                decisions = watcher.supervisor.books[node.name].state.restarts
     would = [r.getMessage() for r in caplog.records if "would restart (dry run)" in r.getMessage()]
     assert 2 <= len(would) == decisions <= 4  # one per cooldown, never more
     assert "severe_lag" in would[0]
@@ -317,7 +322,7 @@ async def test_silent_stream_is_reattached_and_no_line_is_applied_twice(
             (node.name,), rpc.url, log_silence_timeout=1.0, cooldown=600.0, max_cooldown=600.0
         )
         async with running(config, HeadMover(rpc, node)) as watcher:
-            status = watcher.tracked[node.name].follower.status
+            status = watcher.followers[node.name].status
             await eventually(lambda: status.lines > 10, within=5, what="lines flow")
             await anyio.to_thread.run_sync(lambda: node.set(QUIET=1))
             await eventually(lambda: status.silences >= 2, within=6, what="two silences")
@@ -341,7 +346,7 @@ async def test_unreadable_log_driver_is_reported_once_and_holds(
         async with running(config, HeadMover(rpc, node, offset=500)) as watcher:
             await anyio.sleep(config.cooldown + 2)
             assert reason(watcher, node.name) is HoldReason.NO_BEST
-            assert not isinstance(watcher.tracked[node.name].decision, Restart)
+            assert not isinstance(watcher.supervisor.books[node.name].decision, Restart)
     said = [r for r in caplog.records if "cannot be read" in r.getMessage()]
     assert len(said) == 1
 
@@ -434,8 +439,10 @@ async def test_events_of_a_prefix_named_container_are_not_ours(
     async with FakeRpc() as rpc:
         config = scaled((node.name,), rpc.url)
         async with running(config, HeadMover(rpc, node)) as watcher:
-            tracked = watcher.tracked[node.name]
-            await eventually(lambda: tracked.follower.status.attached, within=5, what="attach")
+            tracked = watcher.supervisor.books[node.name]
+            await eventually(
+                lambda: watcher.followers[node.name].status.attached, within=5, what="attach"
+            )
             twin = await anyio.to_thread.run_sync(
                 lambda: FakeNode.start(
                     f"{node.name}-twin", node.ctl_dir / "twin", image=fake_node_image, **NODE
@@ -445,6 +452,6 @@ async def test_events_of_a_prefix_named_container_are_not_ours(
                 await anyio.to_thread.run_sync(twin.stop)
                 await anyio.sleep(1.5)
                 assert tracked.state.running
-                assert tracked.follower.status.attached
+                assert watcher.followers[node.name].status.attached
             finally:
                 await anyio.to_thread.run_sync(twin.remove)

@@ -1,0 +1,318 @@
+"""A read-only snapshot of what the watcher sees: frozen values, built on request.
+
+``/status``, ``/healthz`` and ``/metrics`` show a :class:`Snapshot` and know nothing of the
+watcher that built it, so each has tests of its own with hand-built snapshots. The watcher
+builds one with :func:`take` from its supervisor and the state of its followers and poller;
+nothing here does I/O or reads a clock.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from azwatch.config import Config
+from azwatch.policy import Restart, cooldown_anchor, effective_cooldown
+from azwatch.progress import format_duration
+from azwatch.supervisor import Book, Supervisor
+
+
+@dataclass(frozen=True, slots=True)
+class LogView:
+    """What a log follower is doing."""
+
+    attached: bool = False
+    #: Why the follower is not attached: "stopped", "missing", "docker", "driver"; or None.
+    waiting: str | None = None
+    detail: str = "starting"
+    lines: int = 0
+    lines_cut: int = 0
+    attaches: int = 0
+    silences: int = 0
+    last_line_age: float | None = None
+    attached_age: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionView:
+    """The latest decision about a container."""
+
+    action: str  # "restart" or "hold"
+    #: The rule of a restart, or the reason of a hold.
+    why: str
+    detail: str
+    age: float | None
+    catch_up_rate: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerView:
+    """One watched container."""
+
+    name: str
+    running: bool
+    status: str
+    run_id: str | None
+    run_age: float
+    log_live: bool
+    best: int | None
+    best_advanced_age: float | None
+    finalized: int | None
+    major_sync: bool
+    producing: bool
+    session: int | None
+    peers: int | None
+    fatal: str | None
+    head: int | None
+    lag: int | None
+    restarts: int
+    restarts_by_rule: tuple[tuple[str, int], ...]
+    failed_restarts: int
+    unhelped_restarts: int
+    restart_in_flight: bool
+    effective_cooldown: float
+    #: Seconds until the cooldown ends (0 once it has).
+    cooldown_left: float
+    #: Unix time of the watcher's latest restart (or dry-run decision).
+    last_restart_time: float | None
+    decision: DecisionView | None
+    log: LogView
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointProblem:
+    """A reference endpoint's failure in the latest poll round (no URL, no secrets)."""
+
+    endpoint: str
+    kind: str
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class HeadView:
+    """The reference endpoints."""
+
+    last_poll_age: float | None
+    last_ok_age: float | None
+    failures: tuple[EndpointProblem, ...] = ()
+    #: Failed polls so far: (endpoint, kind, count).
+    errors: tuple[tuple[str, str, int], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """Everything the endpoint and the metrics show, at one moment."""
+
+    #: Unix time when it was taken.
+    time: float
+    dry_run: bool
+    head: HeadView
+    containers: tuple[ContainerView, ...]
+    #: Why the watcher is not working right now (empty: it is).
+    problems: tuple[str, ...]
+
+    @property
+    def healthy(self) -> bool:
+        return not self.problems
+
+    def container(self, name: str) -> ContainerView | None:
+        return next((view for view in self.containers if view.name == name), None)
+
+
+def take(
+    supervisor: Supervisor,
+    *,
+    now: float,
+    wall: float,
+    logs: Mapping[str, LogView],
+    head: HeadView,
+) -> Snapshot:
+    """The snapshot of *supervisor* at monotonic *now* (Unix time *wall*).
+
+    *logs* gives each follower's view, *head* the poller's.
+    """
+    config = supervisor.config
+    containers = tuple(
+        _container(book, now, wall, logs.get(name, LogView()))
+        for name, book in sorted(supervisor.books.items())
+    )
+    problems = health_problems(
+        config,
+        containers,
+        head,
+        last_evaluation_age=_age(now, supervisor.last_evaluation_at),
+    )
+    return Snapshot(
+        time=wall,
+        dry_run=config.dry_run,
+        head=head,
+        containers=containers,
+        problems=tuple(problems),
+    )
+
+
+def _container(book: Book, now: float, wall: float, log: LogView) -> ContainerView:
+    state, run, decision = book.state, book.state.run, book.decision
+    view: DecisionView | None = None
+    if decision is not None:
+        is_restart = isinstance(decision, Restart)
+        view = DecisionView(
+            action="restart" if is_restart else "hold",
+            why=str(decision.rule) if isinstance(decision, Restart) else str(decision.reason),
+            detail=decision.detail,
+            age=_age(now, book.decided_at),
+            catch_up_rate=_finite(decision.facts.catch_up_rate),
+        )
+    cooldown = effective_cooldown(state, book.config)
+    restarted = book.last_restart_at
+    return ContainerView(
+        name=book.name,
+        running=state.running,
+        status=state.status,
+        run_id=run.run_id,
+        run_age=max(0.0, now - run.started_at),
+        log_live=run.log_live,
+        best=run.best,
+        best_advanced_age=_age(now, run.best_advanced_at),
+        finalized=run.finalized,
+        major_sync=run.major_sync,
+        producing=run.producing(now),
+        session=run.session,
+        peers=run.peers,
+        fatal=run.fatal,
+        head=state.head,
+        lag=state.lag,
+        restarts=state.restarts,
+        restarts_by_rule=tuple(sorted(book.restarts_by_rule.items())),
+        failed_restarts=book.failed_restarts,
+        unhelped_restarts=state.unhelped_restarts,
+        restart_in_flight=state.restart_in_flight,
+        effective_cooldown=cooldown,
+        cooldown_left=max(0.0, cooldown_anchor(state) + cooldown - now),
+        last_restart_time=None if restarted is None else wall - (now - restarted),
+        decision=view,
+        log=log,
+    )
+
+
+def health_problems(
+    config: Config,
+    containers: tuple[ContainerView, ...],
+    head: HeadView,
+    *,
+    last_evaluation_age: float | None,
+) -> list[str]:
+    """Why the watcher is not working (empty: it is).
+
+    An unhealthy *node* is not an unhealthy watcher: a stalled node watched by a working
+    azwatch is healthy here; the problems are a log stream that brings nothing from a
+    running container, a Docker Engine that cannot be reached, a poller or a decision task
+    that stopped.
+    """
+    problems: list[str] = []
+    if last_evaluation_age is None or last_evaluation_age > 2 * config.check_interval + 5:
+        problems.append("the decision task has not evaluated recently")
+    polled = head.last_poll_age
+    if polled is None or polled > 2 * config.rpc_poll_interval + config.rpc_timeout + 5:
+        problems.append("the head poller has not polled recently")
+    for view in containers:
+        problem = _follow_problem(view, config.log_silence_timeout)
+        if problem is not None:
+            problems.append(f"{view.name}: {problem}")
+    return problems
+
+
+def _follow_problem(view: ContainerView, silence: float) -> str | None:
+    log = view.log
+    if view.restart_in_flight:
+        return None  # the node is being restarted: silence is expected
+    if log.attached:
+        # A live aleph-node prints at least every 20 s; LOG_SILENCE_TIMEOUT without a line
+        # from a running container means the stream (or the node) is stuck.
+        quiet = log.last_line_age if log.last_line_age is not None else log.attached_age
+        if quiet is not None and quiet > silence:
+            return f"no log line for {format_duration(quiet)} from a running container"
+        return None
+    if log.waiting in ("stopped", "missing", None):
+        return None  # waiting for a container the operator stopped, or between attaches
+    return log.detail
+
+
+def document(snapshot: Snapshot) -> dict[str, Any]:
+    """The snapshot as the JSON of ``/status``."""
+    head = snapshot.head
+    return {
+        "time": snapshot.time,
+        "dry_run": snapshot.dry_run,
+        "head": {
+            "last_poll_age": head.last_poll_age,
+            "last_ok_age": head.last_ok_age,
+            "failures": [
+                {"endpoint": f.endpoint, "kind": f.kind, "detail": f.detail} for f in head.failures
+            ],
+        },
+        "containers": {view.name: _container_document(view) for view in snapshot.containers},
+        "healthy": snapshot.healthy,
+        "problems": list(snapshot.problems),
+    }
+
+
+def _container_document(view: ContainerView) -> dict[str, Any]:
+    decision = view.decision
+    last: dict[str, Any] | None = None
+    if decision is not None:
+        last = {
+            "action": decision.action,
+            "rule" if decision.action == "restart" else "reason": decision.why,
+            "detail": decision.detail,
+            "age": decision.age,
+            "catch_up_rate": decision.catch_up_rate,
+        }
+    log = view.log
+    return {
+        "running": view.running,
+        "status": view.status,
+        "run": {
+            "id": view.run_id,
+            "age": view.run_age,
+            "log_live": view.log_live,
+            "best": view.best,
+            "best_advanced_age": view.best_advanced_age,
+            "finalized": view.finalized,
+            "major_sync": view.major_sync,
+            "producing": view.producing,
+            "session": view.session,
+            "peers": view.peers,
+            "fatal": view.fatal,
+        },
+        "head": view.head,
+        "lag": view.lag,
+        "restarts": view.restarts,
+        "restarts_by_rule": dict(view.restarts_by_rule),
+        "failed_restarts": view.failed_restarts,
+        "unhelped_restarts": view.unhelped_restarts,
+        "effective_cooldown": view.effective_cooldown,
+        "cooldown_left": round(view.cooldown_left, 3),
+        "last_restart_time": view.last_restart_time,
+        "decision": last,
+        "log": {
+            "attached": log.attached,
+            "waiting": log.waiting,
+            "detail": log.detail,
+            "lines": log.lines,
+            "lines_cut": log.lines_cut,
+            "attaches": log.attaches,
+            "silences": log.silences,
+            "last_line_age": log.last_line_age,
+        },
+    }
+
+
+def _age(now: float, then: float | None) -> float | None:
+    return None if then is None else round(max(0.0, now - then), 3)
+
+
+def _finite(value: float | None) -> float | None:
+    return value if value is not None and math.isfinite(value) else None

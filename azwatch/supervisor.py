@@ -1,0 +1,589 @@
+"""The supervisor: azwatch's judgement of every watched container, pure.
+
+The shell hands it what happened (a :data:`Message`) with the moment it happened (``now``,
+monotonic seconds), and carries out what it answers: a list of
+:mod:`~azwatch.effects` (restart this container for these facts, send this notice, write this
+log record). :meth:`Supervisor.next_wake` says when to call :meth:`Supervisor.tick` if nothing
+else happens. No I/O, no clock, no asyncio: the live watcher drives it in real time and
+``azwatch replay`` in virtual time, so a replay is what the live watcher would have done.
+
+Around :func:`azwatch.policy.decide` it keeps the bookkeeping an operator reads: whether a
+restart helped (judged by what its rule was about), a lost reference and its return, a
+container that stays down, the back-off reaching its cap, fatal lines, the transitions of
+sync mode and block production (once the log is live: a run's tail is history, summarised
+once when the follower reaches the present), label overrides, and the summary line of every
+``CHECK_INTERVAL``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from azwatch.config import Config, with_label_overrides
+from azwatch.effects import Effect, LogRecord, Notice, Reported, RestartContainer, SendNotice
+from azwatch.events import (
+    ContainerStatus,
+    Event,
+    FatalLine,
+    HeadSample,
+    HeadUnavailable,
+    LogCaughtUp,
+    RestartFinished,
+    RestartIssued,
+    RunStarted,
+)
+from azwatch.policy import (
+    Decision,
+    Facts,
+    Hold,
+    HoldReason,
+    Restart,
+    Rule,
+    decide,
+    effective_cooldown,
+    head_is_fresh,
+)
+from azwatch.progress import Checkpoint, describe, format_duration, sync_progress
+from azwatch.state import NodeState, apply, apply_all, initial_state
+
+#: How long every reference may fail before it is reported as a lost reference.
+RPC_LOST_AFTER = 180.0
+#: How long a container must stay down before the operator is notified.
+DOWN_NOTICE_AFTER = 30.0
+
+# --- messages: what the shell reports -----------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerEvents:
+    """Events about one container: parsed log lines, Docker's reports, a caught-up log."""
+
+    name: str
+    events: tuple[Event, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class LabelsSeen:
+    """The container's labels, from an inspect: they may carry per-container settings."""
+
+    name: str
+    labels: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class HeadPolled:
+    """One poll round of the reference endpoints ended with this sample, or without one."""
+
+    event: HeadSample | HeadUnavailable
+
+
+@dataclass(frozen=True, slots=True)
+class RestartDone:
+    """The restart of *name* asked for by a :class:`~azwatch.effects.RestartContainer` ended."""
+
+    name: str
+    result: RestartFinished
+
+
+Message = ContainerEvents | LabelsSeen | HeadPolled | RestartDone
+
+# --- bookkeeping --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PendingVerdict:
+    """A restart whose effect is judged (and notified) at the first check after ``due``."""
+
+    decision: Restart
+    due: float
+    dry_run: bool
+
+
+@dataclass
+class Book:
+    """What the supervisor keeps about one container (mutable; the supervisor's alone)."""
+
+    name: str
+    state: NodeState
+    #: The settings for this container: the watcher's, with its label overrides applied.
+    config: Config
+    next_summary: float
+    labels: tuple[tuple[str, str], ...] | None = None
+    #: Docker has reported on the container (a run or a status): until then, nothing is
+    #: decided, so a node that has run for hours is not held for a cooldown "since now".
+    known: bool = False
+    dirty: bool = True
+    decision: Decision | None = None
+    decided_at: float | None = None
+    wake_at: float | None = None
+    checkpoint: Checkpoint | None = None
+    verdict: PendingVerdict | None = None
+    capped_notified: bool = False
+    restarts_by_rule: dict[str, int] = field(default_factory=dict)
+    failed_restarts: int = 0
+    last_restart_at: float | None = None
+    #: Since when the container is down, and whether the operator was told.
+    down_since: float | None = None
+    down_notified: bool = False
+    #: The run whose caught-up log was summarised (so it is summarised once).
+    attached_run: tuple[str | None, float] | None = None
+    # What was last reported, so each transition is logged once.
+    shown_running: bool | None = None
+    shown_major_sync: bool | None = None
+    shown_producing: bool | None = None
+    shown_reason: HoldReason | None = None
+    shown_fatal: str | None = None
+
+
+@dataclass
+class ReferenceBook:
+    """The reference endpoints as the supervisor saw them, shared by every container."""
+
+    last_poll_at: float | None = None
+    last_ok_at: float | None = None
+    lost_since: float | None = None
+    lost_reported: bool = False
+    last_event: HeadSample | HeadUnavailable | None = None
+
+
+class Supervisor:
+    """Decides for every watched container; see the module's docstring.
+
+    The shell may read :attr:`books`, :attr:`reference` and :attr:`last_evaluation_at` (to
+    build a snapshot) and must change nothing.
+    """
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.books: dict[str, Book] = {}
+        self.reference = ReferenceBook()
+        self.last_evaluation_at: float | None = None
+        self._out: list[Effect] = []
+
+    # --- the shell's calls --------------------------------------------------------------
+
+    def watch(self, name: str, now: float) -> None:
+        """Start keeping a book for container *name* (once)."""
+        if name not in self.books:
+            self.books[name] = Book(
+                name=name,
+                state=initial_state(now),
+                config=self.config,
+                next_summary=now + self.config.check_interval,
+            )
+
+    def forget(self, name: str) -> list[Effect]:
+        """Stop watching *name* (label mode: the container was removed)."""
+        if self.books.pop(name, None) is not None:
+            self._log(logging.INFO, name, "forgotten", "removed; no longer watched")
+        return self._effects()
+
+    def handle(self, message: Message, now: float) -> list[Effect]:
+        """Take in *message*, which happened at *now*; decisions wait for :meth:`tick`."""
+        match message:
+            case HeadPolled(event):
+                self._on_head(event, now)
+            case ContainerEvents(name, events):
+                book = self.books.get(name)
+                if book is not None:
+                    self._on_events(book, events, now)
+            case RestartDone(name, result):
+                book = self.books.get(name)
+                if book is not None:
+                    self._on_restart_done(book, result, now)
+            case LabelsSeen(name, labels):
+                book = self.books.get(name)
+                if book is not None and labels != book.labels:
+                    self._on_labels(book, labels)
+        return self._effects()
+
+    def tick(self, now: float) -> list[Effect]:
+        """Decide for every container whose state changed or whose wake-up is due."""
+        self.last_evaluation_at = now
+        for book in list(self.books.values()):
+            summary_due = now >= book.next_summary
+            due = book.wake_at is not None and now >= book.wake_at
+            reported = False
+            if book.known and (book.dirty or due or summary_due):
+                reported = self._evaluate(book, now)
+            elif book.known:
+                self._log_transitions(book, now)  # a down notice may be due
+            if summary_due:
+                self._summary(book, now, report=not reported)
+                book.next_summary = now + self.config.check_interval
+        return self._effects()
+
+    def next_wake(self) -> float:
+        """When :meth:`tick` has work to do without a new message (``-inf``: now)."""
+        wake = math.inf
+        for book in self.books.values():
+            if book.dirty and book.known:
+                return -math.inf
+            wake = min(wake, book.next_summary)
+            if book.wake_at is not None:
+                wake = min(wake, book.wake_at)
+            if book.down_since is not None and not book.down_notified:
+                wake = min(wake, book.down_since + DOWN_NOTICE_AFTER)
+        return wake
+
+    # --- messages -----------------------------------------------------------------------
+
+    def _on_events(self, book: Book, events: tuple[Event, ...], now: float) -> None:
+        # Lines read together happened at one instant: applied as one.
+        book.state = apply_all(book.state, events, now, book.config)
+        book.dirty = True
+        for event in events:
+            if isinstance(event, RunStarted | ContainerStatus):
+                book.known = True
+            elif isinstance(event, FatalLine) and event.text != book.shown_fatal:
+                book.shown_fatal = event.text
+                self._log(logging.ERROR, book.name, "node_fatal", f"node reported: {event.text}")
+                self._notify(
+                    f"fatal:{book.name}",
+                    f"azwatch: {book.name} reported a fatal error",
+                    event.text,
+                    "failure",
+                )
+            elif isinstance(event, LogCaughtUp):
+                self._on_caught_up(book, now)
+
+    def _on_caught_up(self, book: Book, now: float) -> None:
+        """The tail is read: say once what it showed, instead of replaying it as news."""
+        state, run = book.state, book.state.run
+        key = (run.run_id, run.started_at)
+        if book.attached_run == key:
+            return
+        book.attached_run = key
+        producing = run.producing(now)
+        book.shown_major_sync, book.shown_producing = run.major_sync, producing
+        self._log(
+            logging.INFO,
+            book.name,
+            "attached",
+            f"attached: run started {format_duration(now - run.started_at)} ago, "
+            f"best {_block(run.best)}, finalized {_block(run.finalized)}, "
+            f"major sync {_on(run.major_sync)}, producing {_yes(producing)}, "
+            f"session {_known(run.session)}, peers {_known(run.peers)}",
+            best=run.best,
+            finalized=run.finalized,
+            major_sync=run.major_sync,
+            producing=producing,
+            session=run.session,
+            peers=run.peers,
+            run_age=now - run.started_at,
+            restarts=state.restarts,
+        )
+
+    def _on_head(self, event: HeadSample | HeadUnavailable, now: float) -> None:
+        reference = self.reference
+        reference.last_poll_at, reference.last_event = now, event
+        for book in self.books.values():
+            book.state = apply(book.state, event, now, book.config)
+            book.dirty = True
+        if isinstance(event, HeadSample):
+            if reference.lost_reported and reference.lost_since is not None:
+                text = (
+                    "reference RPC answers again after "
+                    f"{format_duration(now - reference.lost_since)}"
+                )
+                self._log(logging.INFO, None, "rpc_recovered", text)
+                self._notify("rpc", "azwatch: reference RPC recovered", text)
+            reference.last_ok_at, reference.lost_since = now, None
+            reference.lost_reported = False
+            return
+        if reference.lost_since is None:
+            reference.lost_since = reference.last_ok_at if reference.last_ok_at is not None else now
+        if not reference.lost_reported and now - reference.lost_since >= RPC_LOST_AFTER:
+            reference.lost_reported = True
+            text = (
+                f"reference RPC lost for {format_duration(now - reference.lost_since)}: "
+                f"{event.reason}; no restart will be decided until it answers"
+            )
+            self._log(logging.WARNING, None, "rpc_lost", text)
+            self._notify("rpc", "azwatch: reference RPC lost", text, "warning")
+
+    def _on_restart_done(self, book: Book, result: RestartFinished, now: float) -> None:
+        book.state = apply(book.state, result, now, book.config)
+        book.dirty = True
+        if result.ok:
+            self._log(logging.INFO, book.name, "restart_done", f"restart done: {result.detail}")
+            return
+        book.failed_restarts += 1
+        text = f"restart failed: {result.detail}; the rules will decide again after the cooldown"
+        self._log(logging.ERROR, book.name, "restart_failed", text)
+        verdict, book.verdict = book.verdict, None
+        body = text if verdict is None else f"{_restart_words(verdict.decision)}\n{text}"
+        self._notify(
+            f"restart_failed:{book.name}",
+            f"azwatch: restart of {book.name} failed",
+            body,
+            "failure",
+        )
+
+    def _on_labels(self, book: Book, labels: tuple[tuple[str, str], ...]) -> None:
+        """Per-container settings from ``azwatch.<setting>`` labels (logged once per change)."""
+        book.labels = labels
+        config, applied, ignored = with_label_overrides(self.config, dict(labels))
+        for line in ignored:
+            self._log(logging.WARNING, book.name, "label_ignored", f"{line}; ignored")
+        if config != book.config:
+            book.config = config
+            book.dirty = True
+            if applied:
+                shown = ", ".join(f"{key}={value}" for key, value in applied.items())
+                self._log(
+                    logging.INFO, book.name, "label_overrides", f"settings from labels: {shown}"
+                )
+
+    # --- decisions ----------------------------------------------------------------------
+
+    def _evaluate(self, book: Book, now: float) -> bool:
+        """Decide for *book*; return whether the decision was reported."""
+        book.dirty = False
+        decision = decide(book.state, now, book.config)
+        book.decision, book.decided_at = decision, now
+        self._log_transitions(book, now)
+        if isinstance(decision, Restart):
+            book.wake_at = None
+            self._restart(book, decision, now)
+            return True
+        book.wake_at = decision.until
+        if decision.reason == book.shown_reason:
+            return False
+        book.shown_reason = decision.reason
+        level = logging.DEBUG if decision.reason is HoldReason.HEALTHY else logging.INFO
+        self._log(
+            level,
+            book.name,
+            "hold",
+            f"holding: {decision.reason}: {decision.detail}",
+            reason=str(decision.reason),
+            **_numbers(decision.facts),
+        )
+        self._out.append(Reported(book.name, now, decision))
+        return True
+
+    def _restart(self, book: Book, decision: Restart, now: float) -> None:
+        facts, config = decision.facts, book.config
+        book.state = apply(book.state, RestartIssued(), now, config)
+        book.restarts_by_rule[decision.rule] = book.restarts_by_rule.get(decision.rule, 0) + 1
+        book.last_restart_at = now
+        book.shown_reason = None
+        verb = "would restart (dry run)" if config.dry_run else "restarting"
+        self._log(
+            logging.WARNING,
+            book.name,
+            "restart",
+            f"{verb}: {decision.rule}: {decision.detail} "
+            f"(best {_block(facts.best)}, head {_block(facts.head)}, "
+            f"major sync {_yes(facts.major_sync)}, producing {_yes(facts.producing)}, "
+            f"session {_known(facts.session)}, peers {_known(facts.peers)}; "
+            f"run age {format_duration(facts.run_age)}, "
+            f"cooldown {format_duration(facts.cooldown)})",
+            rule=str(decision.rule),
+            dry_run=config.dry_run,
+            **_numbers(facts),
+        )
+        self._out.append(Reported(book.name, now, decision))
+        book.verdict = PendingVerdict(decision, now + config.check_interval, config.dry_run)
+        cooldown = effective_cooldown(book.state, config)
+        if cooldown >= config.max_cooldown > config.cooldown and not book.capped_notified:
+            book.capped_notified = True
+            text = (
+                f"{book.state.unhelped_restarts} restart(s) in a row have not helped; the "
+                f"cooldown is now capped at MAX_COOLDOWN={format_duration(config.max_cooldown)}. "
+                "Restarts rarely fix a wrong clock, an outdated binary or a corrupt database."
+            )
+            self._log(logging.WARNING, book.name, "backoff_capped", text)
+            self._notify(
+                f"capped:{book.name}",
+                f"azwatch: restarts of {book.name} are not helping",
+                text,
+                "warning",
+            )
+        self._out.append(RestartContainer(book.name, decision, config.stop_timeout, config.dry_run))
+
+    def _summary(self, book: Book, now: float, *, report: bool) -> None:
+        """The line of every ``CHECK_INTERVAL``; a due restart verdict comes first."""
+        verdict = book.verdict
+        if verdict is not None and now >= verdict.due and not book.state.restart_in_flight:
+            book.verdict = None
+            self._judge(book, verdict, now)
+        if book.state.unhelped_restarts == 0:
+            book.capped_notified = False  # recovered: a later cap is news again
+        decision = book.decision
+        if report and decision is not None:
+            self._out.append(Reported(book.name, now, decision))
+        state = book.state
+        fresh = head_is_fresh(state, now, book.config) and state.run.log_live
+        progress = sync_progress(book.checkpoint, state, now) if fresh else None
+        if progress is None:
+            book.checkpoint = None
+            text = "lag unknown"
+            if decision is not None:
+                text += f" ({decision.detail})"
+            elif not book.known:
+                text += " (the container has not been seen yet)"
+            self._log(logging.INFO, book.name, "summary", text)
+            return
+        book.checkpoint = progress.checkpoint(now, state.run.run_id)
+        why = f"; {decision.reason}" if isinstance(decision, Hold) else ""
+        self._log(
+            logging.INFO,
+            book.name,
+            "summary",
+            describe(progress) + why,
+            lag=progress.lag,
+            best=progress.best,
+            head=progress.head,
+            caught_up=progress.caught_up,
+            sync_rate=progress.sync_rate,
+            time_to_catch_up=progress.time_to_catch_up,
+        )
+
+    def _judge(self, book: Book, verdict: PendingVerdict, now: float) -> None:
+        """Tell the operator about a restart and whether it helped by this check."""
+        helped = restart_helped(verdict.decision, book.state, now, book.config)
+        verb = "would have restarted (dry run)" if verdict.dry_run else "restarted"
+        self._log(logging.INFO, book.name, "restart_verdict", f"restart helped: {helped}")
+        self._notify(
+            f"restart:{book.name}:{verdict.decision.rule}:{helped.split(':')[0]}",
+            f"azwatch: {verb} {book.name} ({verdict.decision.rule})",
+            f"{_restart_words(verdict.decision)}\nhelped: {helped}",
+            "warning" if helped.startswith("no") else "info",
+        )
+
+    def _log_transitions(self, book: Book, now: float) -> None:
+        state = book.state
+        if state.restart_in_flight:
+            return  # stopping and starting is what a restart does; its outcome is logged
+        if state.running != book.shown_running:
+            if book.shown_running is not None or not state.running:
+                if state.running:
+                    self._log(logging.INFO, book.name, "container_back", "container is running")
+                    if book.down_notified:
+                        self._notify(
+                            f"container:{book.name}",
+                            f"azwatch: {book.name} is running again",
+                            "The container runs again; azwatch follows it.",
+                        )
+                    book.down_since, book.down_notified = None, False
+                else:
+                    text = f"container is {state.status}; left alone until it runs again"
+                    self._log(logging.WARNING, book.name, "container_gone", text)
+                    book.down_since = now
+            book.shown_running = state.running
+        if (
+            not state.running
+            and not book.down_notified
+            and book.down_since is not None
+            and now - book.down_since >= DOWN_NOTICE_AFTER
+        ):
+            # Only a container that stays down is news: a restart by the operator is not.
+            book.down_notified = True
+            self._notify(
+                f"container:{book.name}",
+                f"azwatch: {book.name} is not running",
+                f"container is {state.status}; left alone until it runs again",
+                "warning",
+            )
+        if not state.running or not state.run.log_live:
+            return  # the tail is history: _on_caught_up summarises it once
+        major = state.run.major_sync
+        if major != book.shown_major_sync:
+            if book.shown_major_sync is not None:
+                text = "major sync on" if major else "major sync off"
+                self._log(logging.INFO, book.name, "major_sync", text, major_sync=major)
+            book.shown_major_sync = major
+        producing = state.run.producing(now)
+        if producing != book.shown_producing:
+            if book.shown_producing is not None or producing:
+                text = "producing blocks" if producing else "no longer producing blocks"
+                self._log(logging.INFO, book.name, "producing", text, producing=producing)
+            book.shown_producing = producing
+
+    # --- output -------------------------------------------------------------------------
+
+    def _log(self, level: int, container: str | None, event: str, text: str, **fields: Any) -> None:
+        message = text if container is None else f"{container}: {text}"
+        self._out.append(LogRecord(level, container, event, message, fields))
+
+    def _notify(self, key: str, title: str, body: str, level: str = "info") -> None:
+        self._out.append(SendNotice(Notice(key, title, body, level)))
+
+    def _effects(self) -> list[Effect]:
+        out, self._out = self._out, []
+        return out
+
+
+def restart_helped(decision: Restart, state: NodeState, now: float, config: Config) -> str:
+    """Whether *decision*'s restart helped, judged by what its rule was about.
+
+    A stall helped once the best advances past where it stood; a lag restart once the lag is
+    at or below the rule's threshold (``BLOCK_LAG_100`` for severe lag, ``BLOCK_LAG_20`` for
+    moderate lag and falling behind). Starts with ``yes``, ``not yet``, ``no`` or
+    ``unknown``.
+    """
+    before = decision.facts
+    run = state.run
+    if decision.rule is Rule.STALL:
+        if run.best is None or not run.log_live:
+            return "unknown (no local best seen since the restart)"
+        if before.best is not None and run.best > before.best:
+            return f"yes: best {_block(run.best)}, past {_block(before.best)}"
+        return f"no: best still {_block(run.best)}"
+    lag = state.lag if head_is_fresh(state, now, config) and run.log_live else None
+    if lag is None:
+        return "unknown (no fresh lag)"
+    if decision.rule is Rule.SEVERE_LAG:
+        threshold, name = config.block_lag_100, "BLOCK_LAG_100"
+    else:
+        threshold, name = config.block_lag_20, "BLOCK_LAG_20"
+    if lag <= threshold:
+        return f"yes: lag {lag} <= {name}={threshold}"
+    if before.lag is not None and lag < before.lag:
+        return f"not yet: lag {lag}, down from {before.lag}"
+    return f"no: lag {lag}" + (f", was {before.lag}" if before.lag is not None else "")
+
+
+def _restart_words(decision: Restart) -> str:
+    facts = decision.facts
+    return (
+        f"rule {decision.rule}: {decision.detail}\n"
+        f"lag {_known(facts.lag)}, best {_block(facts.best)}, head {_block(facts.head)}, "
+        f"major sync {_yes(facts.major_sync)}, producing {_yes(facts.producing)}"
+    )
+
+
+def _numbers(facts: Facts) -> dict[str, Any]:
+    return {
+        "lag": facts.lag,
+        "best": facts.best,
+        "head": facts.head,
+        "finalized": facts.finalized,
+        "major_sync": facts.major_sync,
+        "producing": facts.producing,
+        "session": facts.session,
+        "peers": facts.peers,
+        "catch_up_rate": facts.catch_up_rate,
+        "cooldown": facts.cooldown,
+    }
+
+
+def _block(number: int | None) -> str:
+    return "unknown" if number is None else f"#{number}"
+
+
+def _known(value: object) -> str:
+    return "unknown" if value is None else str(value)
+
+
+def _yes(flag: bool) -> str:
+    return "yes" if flag else "no"
+
+
+def _on(flag: bool) -> str:
+    return "on" if flag else "off"
