@@ -452,9 +452,10 @@ class FakeNode:
         stderr: bool = True,
         since: str | None = None,
         tail: int | None = None,
+        timestamps: bool = False,
     ) -> str:
         """``docker logs``: the node's log is on stderr; stdout only has diagnostics."""
-        args = ["logs"]
+        args = ["logs", "--timestamps"] if timestamps else ["logs"]
         if since is not None:
             args += ["--since", since]
         if tail is not None:

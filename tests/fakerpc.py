@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import socket
+import time
 from types import TracebackType
 from typing import Any, Final, Literal, Self, get_args
 
@@ -100,6 +101,8 @@ class FakeRpc:
         self.last_request: object = None
         #: Client (host, port) pairs seen: one per TCP connection, so pooling is observable.
         self.peers: set[tuple[str, int]] = set()
+        #: (Unix time, head) of every well-formed head answered, for recording a scenario.
+        self.answered: list[tuple[float, int]] = []
         self._runner: web.AppRunner | None = None
         self._stopping: anyio.Event | None = None
         self._url = ""
@@ -215,6 +218,8 @@ class FakeRpc:
             header["number"] = "0x" + "f" * 200
         if mode == "wrong_id":
             request_id = request_id + 1 if isinstance(request_id, int) else "wrong"
+        if mode == "ok":
+            self.answered.append((time.time(), self.head))
         return _rpc({"jsonrpc": "2.0", "result": header, "id": request_id})
 
 

@@ -72,6 +72,11 @@ class HeadMover:
         self.start, self.rate = start, rate
         self._began = time.monotonic()
 
+    def rise_from(self, start: int, rate: float) -> None:
+        """From now on, rise at *rate* blocks/s from *start*, whatever the node does."""
+        self.node, self.start, self.rate, self.offset = None, start, rate, 0
+        self._began = time.monotonic()
+
     def head(self) -> int:
         if self.node is not None:
             return (self.node.best() or self.start) + self.offset
