@@ -26,8 +26,7 @@ from __future__ import annotations
 
 import re
 from calendar import timegm
-from collections.abc import Callable, Iterable
-from typing import cast
+from collections.abc import Iterable
 
 from azwatch.events import (
     BlockImported,
@@ -44,32 +43,6 @@ from azwatch.events import (
     SyncStatus,
 )
 
-
-def _load_scan() -> Callable[[str, tuple[type, ...]], tuple[list[str | LogEvent], int]] | None:
-    try:
-        from azwatch._speedups import scan_block
-    except ImportError:  # built without a C compiler: the pure-Python path gives the same events
-        return None
-    return scan_block
-
-
-_scan_block = _load_scan()
-#: Whether :func:`parse_block` scans in C (``azwatch._speedups`` was built).
-SCAN_IN_C = _scan_block is not None
-
-#: The event classes the C scan builds, in the order it expects them.
-_SCANNED_EVENTS = (
-    BlockImported,
-    SyncStatus,
-    HighestKnownBlock,
-    MajorSyncChanged,
-    SessionStarted,
-    BlockPrepared,
-    BlockPreSealed,
-    PeersReported,
-    NodeBanner,
-)
-
 #: Longest line kept, in characters. Longer lines are cut to this and counted.
 MAX_LINE = 64 * 1024
 
@@ -84,8 +57,6 @@ _DOCKER_TS_RE = re.compile(
 _LEVELS = frozenset((" INFO", " WARN", "ERROR", "DEBUG", "TRACE"))
 
 # Message patterns, each with an example of the line it matches (prefix stripped).
-# azwatch/_speedups.c mirrors them and the prefix rules below: change both together
-# (tests/test_speedups.py compares the two).
 # ✨ Imported #105499803 (0x14d8…20da)   |   🏆 Imported #7 (0x1a2b…3c4d → 0x5e6f…7a8b)
 _IMPORTED_RE = re.compile(rf"[✨🏆🆕] Imported #{_NUM}(?: |$)")
 # Imported: #105499814 (0x3a3b…3acb), finalized: #105499812 (0xeb46…c8e1), favourite: #… (…).
@@ -215,27 +186,20 @@ def parse_lines(lines: Iterable[str]) -> list[LogEvent]:
 
 
 def parse_block(block: str) -> list[LogEvent]:
-    """``parse_lines(block.split("\\n"))``: the events of a block of whole lines, faster.
+    """``parse_lines(block.split("\\n"))``: the events of a block of whole lines.
 
-    With the optional C extension (``azwatch._speedups``) the lines are scanned in C, which
-    decides the lines it is certain about (most of them: imports and lines that announce
-    nothing) and hands every other line to :func:`parse_line`. The result is the same list
-    either way; the tests hold the two to it.
+    A burst of lines arrives as one string (:meth:`LineAssembler.feed_blocks`); it is split
+    here, once, instead of line by line upstream.
     """
-    if _scan_block is None:
-        return _folded(block.split("\n"))
-    items, unsure = _scan_block(block, _SCANNED_EVENTS)
-    if not unsure:
-        return cast(list[LogEvent], items)  # no raw lines: events only, already folded
-    return _folded(items)
+    return _folded(block.split("\n"))
 
 
-def _folded(items: Iterable[str | LogEvent]) -> list[LogEvent]:
-    """Parse the lines among *items* (events pass as they are), folding runs of imports."""
+def _folded(lines: Iterable[str]) -> list[LogEvent]:
+    """Parse *lines*, folding each run of imports into the highest one."""
     events: list[LogEvent] = []
     pending_import = -1
-    for item in items:
-        event = parse_line(item) if isinstance(item, str) else item
+    for line in lines:
+        event = parse_line(line)
         if event is None:
             continue
         if type(event) is BlockImported:

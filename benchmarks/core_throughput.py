@@ -10,10 +10,7 @@ What is measured (every time is the best of ``--repeat`` runs, ``time.perf_count
   The target compares with (b), splitting *the text*; (a) shows the fixed cost per call.
 * **pipeline**: the same input through ``LineAssembler(timestamped=True).feed_blocks`` ->
   ``parse_block`` -> ``apply_all``, each chunk's lines one batch at one instant (``now``
-  advances 1 ms per batch), as the follower hands a read to the watcher. ``parse_block`` scans
-  in C when ``azwatch._speedups`` is built (the header says which).
-* **pipeline, pure Py**: the same with ``parse_lines(block.split("\\n"))``, which is what
-  ``parse_block`` runs without the C extension.
+  advances 1 ms per batch), as the follower hands a read to the watcher.
 * **per line, no fold**: ``feed`` -> ``parse_line`` -> ``apply`` on every line (``now`` +1 ms a
   line): the cost without batching.
 * **memory**: the tracemalloc peak of the folded pipeline streaming over a *generator* of frames
@@ -85,8 +82,7 @@ from functools import partial
 from typing import TypeVar
 
 from azwatch.config import Config
-from azwatch.events import LogEvent
-from azwatch.logparse import SCAN_IN_C, LineAssembler, parse_block, parse_line, parse_lines
+from azwatch.logparse import LineAssembler, parse_block, parse_line
 from azwatch.state import NodeState, apply, apply_all, initial_state
 
 # --- the synthetic log ------------------------------------------------------------------------
@@ -700,9 +696,7 @@ def split_chunks(chunks: Iterable[str]) -> int:
     return pieces
 
 
-def pipeline_folded(
-    chunks: Iterable[str], config: Config, parse: Callable[[str], list[LogEvent]] = parse_block
-) -> NodeState:
+def pipeline_folded(chunks: Iterable[str], config: Config) -> NodeState:
     """What azwatch runs: ``LineAssembler.feed_blocks`` -> ``parse_block`` -> ``apply_all``.
 
     Each chunk's lines are one batch at one instant (as the follower hands a read's lines to
@@ -715,17 +709,12 @@ def pipeline_folded(
         blocks = assembler.feed_blocks(chunk)
         if blocks:
             now += TICK
-            events = [event for block in blocks for event in parse(block)]
+            events = [event for block in blocks for event in parse_block(block)]
             state = apply_all(state, events, now, config)
     tail = assembler.flush()
     if tail is not None:
-        state = apply_all(state, parse(tail), now, config)
+        state = apply_all(state, parse_block(tail), now, config)
     return state
-
-
-def parse_pure(block: str) -> list[LogEvent]:
-    """What ``parse_block`` runs without ``azwatch._speedups``."""
-    return parse_lines(block.split("\n"))
 
 
 def pipeline_per_line(chunks: Iterable[str], config: Config) -> NodeState:
@@ -925,7 +914,6 @@ def main(argv: list[str] | None = None) -> int:
         stages: tuple[tuple[str, Callable[[], int | NodeState]], ...] = (
             ("split", partial(split, data)),
             ("pipeline", partial(pipeline_folded, data, config)),
-            ("pipeline, pure Py", partial(pipeline_folded, data, config, parse_pure)),
             ("per line, no fold", partial(pipeline_per_line, data, config)),
         )
         for stage, work in stages:
@@ -975,8 +963,7 @@ def main(argv: list[str] | None = None) -> int:
     # the fixed cost of one call per frame, which a quiet node's single lines pay.
     print(
         f"\ntarget: pipeline >= 30% of the speed of splitting the same text (b): "
-        f"{'PASS' if ratios['b'] >= 0.30 else 'FAIL'} ({ratios['b']:.1%}; "
-        f"line scan in {'C' if SCAN_IN_C else 'pure Python: azwatch._speedups is not built'})"
+        f"{'PASS' if ratios['b'] >= 0.30 else 'FAIL'} ({ratios['b']:.1%})"
     )
     print(
         f"memory: peak at N/10 = {kib_small:.1f} KiB, at N = {kib_full:.1f} KiB: "

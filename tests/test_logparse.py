@@ -6,7 +6,6 @@ from collections.abc import Callable
 
 import pytest
 
-from azwatch import logparse
 from azwatch.events import (
     BlockImported,
     BlockPrepared,
@@ -371,15 +370,47 @@ class TestLineAssembler:
         assert assembler.lines_cut == 1
 
 
-@pytest.mark.parametrize("scan_in_c", [True, False], ids=["c-if-built", "pure-python"])
-def test_parse_block_is_parse_lines_of_the_lines(
-    monkeypatch: pytest.MonkeyPatch, scan_in_c: bool
-) -> None:
-    """Both ways of running ``parse_block`` give ``parse_lines`` of the block's lines."""
-    if not scan_in_c:
-        monkeypatch.setattr(logparse, "_scan_block", None)
+def test_parse_block_is_parse_lines_of_the_lines() -> None:
+    """``parse_block`` gives ``parse_lines`` of the block's lines."""
     lines = [line for line, _ in PARSED]
     block = "\n".join(lines)
     assert parse_block(block) == parse_lines(lines)
     # The table opens with four imports: one event, the highest.
     assert parse_block(block)[:2] == [BlockImported(123479412), PARSED[4][1]]
+
+
+def same_as_parse_lines(block: str) -> None:
+    assert parse_block(block) == parse_lines(block.split("\n")), repr(block)
+
+
+@pytest.mark.parametrize("line", [line for line, _ in PARSED])
+def test_each_table_line_alone_and_in_company(line: str) -> None:
+    same_as_parse_lines(line)
+    imports = "2025-10-15 16:01:52 ✨ Imported #7 (0x4f57…bfc3)"
+    same_as_parse_lines("\n".join((imports, line, imports.replace("#7", "#9"))))
+
+
+def test_the_whole_table_as_one_block() -> None:
+    block = "\n".join(line for line, _ in PARSED)
+    same_as_parse_lines(block)
+    same_as_parse_lines(block + "\n")
+    same_as_parse_lines("\n\n" + block.replace("\n", "\r\n"))
+
+
+def test_a_run_of_imports_in_a_block_folds() -> None:
+    lines = [
+        f"2025-10-15 16:01:5{i} ✨ Imported #{n} (0x4f57…bfc3)" for i, n in enumerate((5, 9, 7))
+    ]
+    peers = "2025-10-15 16:01:59 Network status report: /x/sync/0 connected peers - 3;"
+    block = "\n".join([*lines, peers, lines[0], "not a node line", lines[2]])
+    assert parse_block(block) == [BlockImported(9), PeersReported(3), BlockImported(7)]
+
+
+def test_a_banner_between_imports_keeps_its_place() -> None:
+    block = "2025-10-15 16:01:52 ✨ Imported #7 (0x1)\n2025-10-15 16:01:53 Aleph Node\n"
+    assert parse_block(block + block) == [
+        BlockImported(7),
+        NodeBanner(),
+        BlockImported(7),
+        NodeBanner(),
+    ]
