@@ -1,24 +1,20 @@
-"""The follower's pieces that need no container: frame decoding and line de-duplication.
+"""The follower's frame decoding, without a container.
 
 FrameReader reads a real HTTP response from an aiohttp server on 127.0.0.1 that sends
-Docker's multiplexed frames in awkward pieces.
+Docker's multiplexed frames in awkward pieces. Which lines are new is the cursor's business:
+tests/test_logcursor.py.
 """
 
 from __future__ import annotations
 
 import struct
-from typing import Any
 
 import aiohttp
 import anyio
 from aiohttp import web
 from loopback import start_on_loopback, stop
 
-from azwatch.config import Config
-from azwatch.follower import FrameReader, LogFollower, _Cursor
-from azwatch.logparse import split_docker_timestamp
-
-STAMP = "2026-11-28T17:00:00.{:09d}Z "
+from azwatch.follower import FrameReader
 
 
 def frame(kind: int, payload: bytes) -> bytes:
@@ -83,62 +79,3 @@ async def test_a_frame_cut_by_the_end_of_the_stream_is_dropped() -> None:
 async def test_tty_streams_are_raw_text() -> None:
     """With a TTY there are no frame headers."""
     assert "".join(t for _, t in await read_all([b"a\r\nb", b"\r\n"], tty=True)) == "a\r\nb\r\n"
-
-
-def follower_at(cursor: _Cursor, *, skip: int, caught_up: bool = False) -> LogFollower:
-    follower = LogFollower(
-        docker=None,  # type: ignore[arg-type]  # _fresh never talks to Docker
-        name="node",
-        config=Config(container_names=("node",)),
-        emit=_never,
-    )
-    follower._cursor = cursor
-    follower._skip = skip
-    follower._caught_up = caught_up
-    return follower
-
-
-async def _never(*args: Any) -> None:
-    raise AssertionError("not called")
-
-
-def line(ns: int, text: str) -> str:
-    return STAMP.format(ns) + text
-
-
-def fresh_lines(follower: LogFollower, lines: list[str]) -> list[str]:
-    """What ``_fresh`` passes on from *lines*, each without its Docker timestamp."""
-    block = follower._fresh("\n".join(lines))
-    return [] if block is None else [split_docker_timestamp(x)[1] for x in block.split("\n")]
-
-
-def test_re_deliveries_after_a_re_attach_are_skipped_exactly() -> None:
-    """`since` is inclusive: lines at the cursor already applied are skipped, new ones kept."""
-    base = 1_795_885_200_000_000_000
-    follower = follower_at(_Cursor("run", base + 5, 2), skip=2)
-    lines = [line(4, "old"), line(5, "a"), line(5, "b"), line(5, "c"), line(6, "d")]
-    assert fresh_lines(follower, lines) == ["c", "d"]
-    assert follower._cursor == _Cursor("run", base + 6, 1)
-    # Later batches are all new, even at the timestamp the previous one ended with.
-    assert fresh_lines(follower, [line(6, "e"), line(7, "f"), line(7, "g")]) == ["e", "f", "g"]
-    assert follower._cursor == _Cursor("run", base + 7, 2)
-    assert fresh_lines(follower, [line(7, "h")]) == ["h"]
-    assert follower._cursor == _Cursor("run", base + 7, 3)
-    # A line without a stamp at the end does not hide the stamps before it.
-    assert fresh_lines(follower, [line(8, "i"), line(8, "j"), "k"]) == ["i", "j", "k"]
-    assert follower._cursor == _Cursor("run", base + 8, 2)
-
-
-def test_a_new_run_skips_every_line_of_the_previous_run() -> None:
-    """Lines stamped at or before the previous run's end belong to it."""
-    floor = 1_795_885_200_000_000_005
-    follower = follower_at(_Cursor("run2", floor, 0), skip=1 << 62)
-    lines = [line(3, "previous run"), line(5, "previous run's last"), line(9, "new run")]
-    assert fresh_lines(follower, lines) == ["new run"]
-    assert fresh_lines(follower, [line(9, "")]) == [""]
-
-
-def test_lines_without_a_timestamp_are_kept() -> None:
-    """A line that cannot be placed in time is applied rather than lost."""
-    follower = follower_at(_Cursor("run", 0, 0), skip=0)
-    assert fresh_lines(follower, ["no stamp here"]) == ["no stamp here"]
