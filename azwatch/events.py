@@ -171,8 +171,20 @@ class RestartFinished:
     detail: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class LogCaughtUp:
+    """The follower has read the run's log up to the present: lines before it were history
+    (the tail), lines after it are live. Sent once per attach."""
+
+
 WatcherEvent = (
-    RunStarted | ContainerStatus | HeadSample | HeadUnavailable | RestartIssued | RestartFinished
+    RunStarted
+    | ContainerStatus
+    | LogCaughtUp
+    | HeadSample
+    | HeadUnavailable
+    | RestartIssued
+    | RestartFinished
 )
 
 Event = LogEvent | WatcherEvent

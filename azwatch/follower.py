@@ -5,8 +5,12 @@ cutting an idle stream) and can also hang without ending (json-file rotation). T
 treats every end the same way: re-inspect the container by name, then re-open the log where
 it left off. A :class:`~azwatch.logcursor.LogCursor` keeps that exact: a run's lines are those
 stamped after the previous run's end, and the lines a re-opened log re-delivers (``since`` is
-inclusive) are skipped exactly, however many share one timestamp. A container that is not
-running is waited for (woken by Docker events), never spun on.
+inclusive) are skipped exactly, however many share one timestamp.
+
+Each attach reads in two requests: first the log as it is (no follow: the response ends at
+the present), then, once :class:`~azwatch.events.LogCaughtUp` is emitted, the live stream
+from where the first one ended. A container that is not running is waited for (woken by
+Docker events), never spun on.
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ from azwatch.containers import (
     inspect,
     on_loop_clock,
 )
-from azwatch.events import ContainerStatus, Event, RunStarted
+from azwatch.events import ContainerStatus, Event, LogCaughtUp, RunStarted
 from azwatch.logcursor import LogCursor, resume
 from azwatch.logparse import LineAssembler, parse_block
 
@@ -169,18 +173,14 @@ class LogFollower:
             self._problem = detail
 
     async def _follow(self, info: ContainerInfo) -> bool:
-        """Stream the current run's log until the stream ends or falls silent.
+        """Read the current run's log up to the present, say so, then stream it live until
+        the stream ends or falls silent.
 
+        The first request does not follow, so its response ends at the present: everything
+        it holds is history, and :class:`LogCaughtUp` goes out when it ends. The live stream
+        then opens where the history ended; the cursor skips what both requests deliver.
         Returns whether any new line arrived.
         """
-        # `tail` bounds every attach: with it the daemon reads the log backwards from its end
-        # instead of scanning a huge file from the start to find `since`.
-        params: dict[str, Any] = {"timestamps": True, "tail": str(self.config.log_tail)}
-        cursor = self._cursor = resume(self._cursor, info.run_key, info.previous_run_end_ns)
-        if cursor.since_ns is not None:
-            params["since"] = docker_since(cursor.since_ns)
-        # One assembler per stream, so a partial stdout line never swallows stderr lines.
-        assemblers = {kind: LineAssembler(timestamped=True) for kind in (0, 1, 2)}
         self.status.attached, self.status.waiting = True, None
         self.status.attached_at = self.clock()
         self.status.attaches += 1
@@ -192,8 +192,34 @@ class LogFollower:
             )
             self._problem = None
         self.status.detail = "following"
+        got_history, ended = await self._read(info, follow=False)
+        if not ended:
+            return got_history
+        await self.emit(self.name, [LogCaughtUp()])
+        got_live, _ = await self._read(info, follow=True)
+        return got_history or got_live
+
+    async def _read(self, info: ContainerInfo, *, follow: bool) -> tuple[bool, bool]:
+        """Apply the run's lines that are new, from one request for its log.
+
+        Returns whether any new line arrived, and whether the response ended (rather than
+        falling silent).
+        """
+        cursor = self._cursor = resume(self._cursor, info.run_key, info.previous_run_end_ns)
+        # `tail` bounds every request: with it the daemon reads the log backwards from its end
+        # instead of scanning a huge file from the start to find `since`.
+        params: dict[str, Any] = {
+            "timestamps": True,
+            "tail": str(self.config.log_tail),
+            "stdout": True,
+            "stderr": True,
+            "follow": follow,
+        }
+        if cursor.since_ns is not None:
+            params["since"] = docker_since(cursor.since_ns)
+        # One assembler per stream, so a partial stdout line never swallows stderr lines.
+        assemblers = {kind: LineAssembler(timestamped=True) for kind in (0, 1, 2)}
         got_lines = False
-        params |= {"stdout": True, "stderr": True, "follow": True}
         # aiodocker's own follow never releases its response when the reader stops early
         # (silence, shutdown), which leaks the connection until garbage collection. Reading
         # the frames here lets us close the response ourselves, whatever ends the stream.
@@ -236,7 +262,7 @@ class LogFollower:
                 timeout,
                 extra={"container": self.name, "event": "follow_silent"},
             )
-        return got_lines
+        return got_lines, not silence.cancelled_caught
 
 
 def _backoff(failures: int) -> float:
