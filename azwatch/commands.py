@@ -36,12 +36,8 @@ from azwatch.containers import (
 )
 from azwatch.events import ContainerStatus, Event, RunStarted
 from azwatch.head import HeadPoller
-from azwatch.logparse import (
-    LineAssembler,
-    docker_timestamp_ns,
-    parse_line,
-    split_docker_timestamp,
-)
+from azwatch.logcursor import LogCursor, resume
+from azwatch.logparse import LineAssembler, parse_line
 from azwatch.policy import BLIND_REASONS, Decision, Restart, decide
 from azwatch.state import NodeState, apply, initial_state
 from azwatch.watcher import Watcher
@@ -254,7 +250,7 @@ class _Look:
         self.name, self.config, self.state = name, config, state
         self.info: ContainerInfo | None = None
         self.problem: str | None = None
-        self.last_ns = 0
+        self.cursor: LogCursor | None = None
 
     @classmethod
     async def take(cls, docker: aiodocker.Docker, name: str, config: Config) -> _Look:
@@ -273,38 +269,33 @@ class _Look:
             look.problem = f"log driver {info.log_driver!r} cannot be read"
             return look
         look.info = info
-        look.last_ns = info.previous_run_end_ns or 0
         await look.read_more(docker)
         return look
 
     async def read_more(self, docker: aiodocker.Docker) -> None:
-        """Apply the lines written since the last read, at the times they were written."""
+        """Apply the lines written since the last read, each once, at the times they were
+        written."""
         if self.info is None:
             return
+        cursor = resume(self.cursor, self.info.run_key, self.info.previous_run_end_ns)
         params: dict[str, Any] = {"tail": str(self.config.log_tail)}
-        if self.last_ns:
-            params["since"] = docker_since(self.last_ns)
+        if cursor.since_ns is not None:
+            params["since"] = docker_since(cursor.since_ns)
         with anyio.fail_after(60):
             frames = await docker.containers.container(self.info.id).log(
                 stdout=True, stderr=True, timestamps=True, **params
             )
         assembler = LineAssembler(timestamped=True)
         lines = [line for frame in frames for line in assembler.feed(frame)]
+        fresh, self.cursor = cursor.fresh_lines(lines)
         now, wall_ns = anyio.current_time(), time.time_ns()
-        for line in lines:
-            stamp, rest = split_docker_timestamp(line)
-            if stamp is None:
-                continue
-            try:
-                ns = docker_timestamp_ns(stamp)
-            except ValueError:
-                continue
-            if ns <= self.last_ns:
-                continue  # `since` is inclusive; this line was applied before
-            self.last_ns = ns
+        # A line that cannot be placed in time goes with the line before it.
+        at = max(on_loop_clock(cursor.last_ns, now, wall_ns), self.state.run.started_at)
+        for ns, rest in fresh:
+            if ns is not None:
+                at = max(on_loop_clock(ns, now, wall_ns), self.state.run.started_at)
             event = parse_line(rest)
             if event is not None:
-                at = max(on_loop_clock(ns, now, wall_ns), self.state.run.started_at)
                 self.state = apply(self.state, event, at, self.config)
 
     def apply(self, event: Event) -> None:

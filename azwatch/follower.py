@@ -2,15 +2,15 @@
 
 A follow ends silently for many reasons (restart, stop, recreate, daemon gone, a socket proxy
 cutting an idle stream) and can also hang without ending (json-file rotation). The follower
-treats every end the same way: re-inspect the container by name, then re-open the stream
-where it left off. Three rules keep that exact:
+treats every end the same way: re-inspect the container by name, then re-open the log where
+it left off. A :class:`~azwatch.logcursor.LogCursor` keeps that exact: a run's lines are those
+stamped after the previous run's end, and the lines a re-opened log re-delivers (``since`` is
+inclusive) are skipped exactly, however many share one timestamp.
 
-* the lines of the current run are those stamped after the previous run's ``FinishedAt``
-  (the first lines of a run are stamped slightly *before* its ``StartedAt``, so following
-  "since StartedAt" would lose the banner);
-* within a run, the stream resumes at the last timestamp applied; ``since`` is inclusive,
-  so lines at exactly that timestamp are skipped up to the number already applied;
-* a container that is not running is waited for (woken by Docker events), never spun on.
+Each attach reads in two requests: first the log as it is (no follow: the response ends at
+the present), then, once :class:`~azwatch.events.LogCaughtUp` is emitted, the live stream
+from where the first one ended. A container that is not running is waited for (woken by
+Docker events), never spun on.
 """
 
 from __future__ import annotations
@@ -38,8 +38,9 @@ from azwatch.containers import (
     inspect,
     on_loop_clock,
 )
-from azwatch.events import ContainerStatus, Event, RunStarted
-from azwatch.logparse import LineAssembler, docker_timestamp_ns, parse_block, split_docker_timestamp
+from azwatch.events import ContainerStatus, Event, LogCaughtUp, RunStarted
+from azwatch.logcursor import LogCursor, resume
+from azwatch.logparse import LineAssembler, parse_block
 
 logger = logging.getLogger("azwatch.follower")
 
@@ -50,18 +51,6 @@ RECHECK_INTERVAL = 30.0
 #: Re-attach back-off: first delay and cap (seconds).
 BACKOFF_FIRST = 0.25
 BACKOFF_CAP = 30.0
-#: A new run's cursor skips every line stamped exactly at its floor (the previous run's end).
-_ALL_AT_FLOOR = 1 << 62
-
-
-@dataclass(frozen=True, slots=True)
-class _Cursor:
-    """Where the follower is in a run's log: the last timestamp applied and how many lines
-    carried exactly that timestamp."""
-
-    run_key: str
-    last_ns: int
-    at_last: int
 
 
 @dataclass
@@ -104,10 +93,7 @@ class LogFollower:
         self.clock = clock or loop_time
         self.on_inspect = on_inspect
         self.status = FollowStatus()
-        self._cursor: _Cursor | None = None
-        #: After an attach: lines at the cursor's timestamp still to skip as re-deliveries.
-        self._skip = 0
-        self._caught_up = False
+        self._cursor: LogCursor | None = None
         self._wake = anyio.Event()
         self._problem: str | None = None
 
@@ -187,27 +173,14 @@ class LogFollower:
             self._problem = detail
 
     async def _follow(self, info: ContainerInfo) -> bool:
-        """Stream the current run's log until the stream ends or falls silent.
+        """Read the current run's log up to the present, say so, then stream it live until
+        the stream ends or falls silent.
 
+        The first request does not follow, so its response ends at the present: everything
+        it holds is history, and :class:`LogCaughtUp` goes out when it ends. The live stream
+        then opens where the history ended; the cursor skips what both requests deliver.
         Returns whether any new line arrived.
         """
-        # `tail` bounds every attach: with it the daemon reads the log backwards from its end
-        # instead of scanning a huge file from the start to find `since`.
-        params: dict[str, Any] = {"timestamps": True, "tail": str(self.config.log_tail)}
-        cursor = self._cursor
-        self._caught_up = False
-        if cursor is not None and cursor.run_key == info.run_key:
-            params["since"] = docker_since(cursor.last_ns)
-            self._skip = cursor.at_last
-        else:
-            # Lines stamped at or before the previous run's end belong to that run.
-            floor = info.previous_run_end_ns or 0
-            cursor = self._cursor = _Cursor(info.run_key, floor, 0)
-            self._skip = _ALL_AT_FLOOR
-            if floor:
-                params["since"] = docker_since(floor)
-        # One assembler per stream, so a partial stdout line never swallows stderr lines.
-        assemblers = {kind: LineAssembler(timestamped=True) for kind in (0, 1, 2)}
         self.status.attached, self.status.waiting = True, None
         self.status.attached_at = self.clock()
         self.status.attaches += 1
@@ -219,8 +192,34 @@ class LogFollower:
             )
             self._problem = None
         self.status.detail = "following"
+        got_history, ended = await self._read(info, follow=False)
+        if not ended:
+            return got_history
+        await self.emit(self.name, [LogCaughtUp()])
+        got_live, _ = await self._read(info, follow=True)
+        return got_history or got_live
+
+    async def _read(self, info: ContainerInfo, *, follow: bool) -> tuple[bool, bool]:
+        """Apply the run's lines that are new, from one request for its log.
+
+        Returns whether any new line arrived, and whether the response ended (rather than
+        falling silent).
+        """
+        cursor = self._cursor = resume(self._cursor, info.run_key, info.previous_run_end_ns)
+        # `tail` bounds every request: with it the daemon reads the log backwards from its end
+        # instead of scanning a huge file from the start to find `since`.
+        params: dict[str, Any] = {
+            "timestamps": True,
+            "tail": str(self.config.log_tail),
+            "stdout": True,
+            "stderr": True,
+            "follow": follow,
+        }
+        if cursor.since_ns is not None:
+            params["since"] = docker_since(cursor.since_ns)
+        # One assembler per stream, so a partial stdout line never swallows stderr lines.
+        assemblers = {kind: LineAssembler(timestamped=True) for kind in (0, 1, 2)}
         got_lines = False
-        params |= {"stdout": True, "stderr": True, "follow": True}
         # aiodocker's own follow never releases its response when the reader stops early
         # (silence, shutdown), which leaks the connection until garbage collection. Reading
         # the frames here lets us close the response ourselves, whatever ends the stream.
@@ -241,15 +240,17 @@ class LogFollower:
                             for block in assemblers[kind].feed_blocks(text)
                         ]
                         self.status.lines_cut = sum(a.lines_cut for a in assemblers.values())
-                        fresh = self._fresh("\n".join(blocks)) if blocks else None
-                        if fresh is not None:
-                            got_lines = True
-                            self.status.lines += fresh.count("\n") + 1
-                            self.status.last_line_at = self.clock()
-                            events = parse_block(fresh)
-                            if events:
-                                silence.deadline = math.inf  # never cut a hand-over short
-                                await self.emit(self.name, events)
+                        if blocks:
+                            fresh, cursor = cursor.fresh_block("\n".join(blocks))
+                            self._cursor = cursor
+                            if fresh is not None:
+                                got_lines = True
+                                self.status.lines += fresh.count("\n") + 1
+                                self.status.last_line_at = self.clock()
+                                events = parse_block(fresh)
+                                if events:
+                                    silence.deadline = math.inf  # never cut a hand-over short
+                                    await self.emit(self.name, events)
                         silence.deadline = anyio.current_time() + timeout
             finally:
                 response.close()
@@ -261,79 +262,7 @@ class LogFollower:
                 timeout,
                 extra={"container": self.name, "event": "follow_silent"},
             )
-        return got_lines
-
-    def _fresh(self, block: str) -> str | None:
-        """The lines of *block* not applied before, as a block; moves the cursor.
-
-        Right after an attach, lines at or before the cursor are re-deliveries (``since`` is
-        inclusive) and are skipped one by one. Once a new line has come, everything after it
-        is new too: the block passes whole (the parser skips Docker's timestamps) and only
-        the timestamps at its end are read, for the cursor.
-        """
-        cursor = self._cursor
-        assert cursor is not None
-        if not self._caught_up:
-            fresh = self._fresh_after_attach(block.split("\n"), cursor)
-            return "\n".join(fresh) if fresh else None
-        last_stamp = None
-        same = 0
-        end = len(block)
-        while end >= 0:
-            start = block.rfind("\n", 0, end) + 1
-            stamp = _without_timestamp(block[start:end])[0]
-            end = start - 1
-            if stamp is None:
-                continue
-            if last_stamp is None:
-                last_stamp = stamp
-            if stamp != last_stamp:
-                break
-            same += 1
-        if last_stamp is not None:
-            try:
-                ns = docker_timestamp_ns(last_stamp)
-            except ValueError:
-                return block
-            at_last = cursor.at_last + same if ns == cursor.last_ns else same
-            self._cursor = _Cursor(cursor.run_key, ns, at_last)
-        return block
-
-    def _fresh_after_attach(self, lines: list[str], cursor: _Cursor) -> list[str]:
-        last_ns, at_last = cursor.last_ns, cursor.at_last
-        fresh: list[str] = []
-        for line in lines:
-            stamp, rest = split_docker_timestamp(line)
-            if stamp is None:
-                fresh.append(rest)  # cannot be placed; better applied than lost
-                continue
-            try:
-                ns = docker_timestamp_ns(stamp)
-            except ValueError:
-                fresh.append(rest)
-                continue
-            if ns < last_ns:
-                continue
-            if ns == last_ns and self._skip > 0:
-                self._skip -= 1
-                continue
-            self._caught_up = True
-            if ns == last_ns:
-                at_last += 1
-            else:
-                last_ns, at_last = ns, 1
-            fresh.append(rest)
-        self._cursor = _Cursor(cursor.run_key, last_ns, at_last)
-        return fresh
-
-
-def _without_timestamp(line: str) -> tuple[str | None, str]:
-    """Split Docker's timestamp off a line fast, trusting the daemon's format."""
-    if len(line) > 20 and line[10] == "T" and line[4] == "-":
-        space = line.find(" ", 19, 45)
-        if space > 0:
-            return line[:space], line[space + 1 :]
-    return None, line
+        return got_lines, not silence.cancelled_caught
 
 
 def _backoff(failures: int) -> float:
