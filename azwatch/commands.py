@@ -34,7 +34,7 @@ from azwatch.containers import (
     redacted_docker_url,
     unix_socket_path,
 )
-from azwatch.events import ContainerStatus, Event, RunStarted
+from azwatch.events import ContainerStatus, Event, LogCaughtUp, RunStarted
 from azwatch.head import HeadPoller
 from azwatch.logcursor import LogCursor, resume
 from azwatch.logparse import LineAssembler, parse_line
@@ -270,6 +270,8 @@ class _Look:
             return look
         look.info = info
         await look.read_more(docker)
+        # The tail was applied at the times its lines were written: it is the present now.
+        look.state = apply(look.state, LogCaughtUp(), anyio.current_time(), config)
         return look
 
     async def read_more(self, docker: aiodocker.Docker) -> None:

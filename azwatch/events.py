@@ -180,6 +180,13 @@ class LogCaughtUp:
     """
 
 
+@dataclass(frozen=True, slots=True)
+class LogUnreadable:
+    """The run's log cannot be read (a log driver such as ``none``): *reason* says why."""
+
+    reason: str
+
+
 WatcherEvent = (
     RunStarted
     | ContainerStatus
@@ -188,6 +195,7 @@ WatcherEvent = (
     | RestartIssued
     | RestartFinished
     | LogCaughtUp
+    | LogUnreadable
 )
 
 Event = LogEvent | WatcherEvent

@@ -38,7 +38,7 @@ from azwatch.containers import (
     inspect,
     on_loop_clock,
 )
-from azwatch.events import ContainerStatus, Event, LogCaughtUp, RunStarted
+from azwatch.events import ContainerStatus, Event, LogCaughtUp, LogUnreadable, RunStarted
 from azwatch.logcursor import LogCursor, resume
 from azwatch.logparse import LineAssembler, parse_block
 
@@ -127,17 +127,16 @@ class LogFollower:
                 continue
             await self.emit(self.name, [RunStarted(info.run_key, self._monotonic(info))])
             if not info.logs_readable:
-                self._note(
-                    "driver",
-                    f"log driver {info.log_driver!r} cannot be read through the Engine API; "
-                    "azwatch holds (use json-file, local or journald)",
-                )
+                why = f"log driver {info.log_driver!r} cannot be read through the Engine API"
+                await self.emit(self.name, [LogUnreadable(why)])
+                self._note("driver", f"{why}; azwatch holds (use json-file, local or journald)")
                 await self._pause(RECHECK_INTERVAL)
                 continue
             try:
                 got_lines = await self._follow(info)
             except DOCKER_TRANSIENT as error:
                 if isinstance(error, aiodocker.DockerError) and error.status == 501:
+                    await self.emit(self.name, [LogUnreadable(describe_error(error))])
                     self._note("driver", f"{describe_error(error)}; azwatch holds")
                     await self._pause(RECHECK_INTERVAL)
                     continue

@@ -214,6 +214,8 @@ def decide(state: NodeState, now: float, config: Config) -> Decision:
             f"{now - anchor:.0f}s since {since}, cooldown {facts.cooldown:.0f}s",
             cooldown_end,
         )
+    if run.log_unreadable is not None:
+        return hold(HoldReason.NO_BEST, f"no local best block: {run.log_unreadable}")
     if not run.log_live:
         return hold(
             HoldReason.LOG_HISTORY,

@@ -28,6 +28,7 @@ from azwatch.events import (
     HeadUnavailable,
     HighestKnownBlock,
     LogCaughtUp,
+    LogUnreadable,
     MajorSyncChanged,
     NodeBanner,
     PeersReported,
@@ -63,6 +64,8 @@ class Run:
     #: Whether the follower has read this run's log up to the present (:class:`LogCaughtUp`).
     #: Until then the lines applied are history, and the log's signals do not count.
     log_live: bool = False
+    #: Why this run's log cannot be read at all (``None``: it can, or it is not known yet).
+    log_unreadable: str | None = None
     best: int | None = None
     #: When ``best`` last increased.
     best_advanced_at: float | None = None
@@ -194,6 +197,10 @@ def apply(state: NodeState, event: Event, now: float, config: Config) -> NodeSta
             )
         case RestartFinished():
             return replace(state, restart_in_flight=False)
+        case LogUnreadable(reason):
+            if run.log_unreadable == reason:
+                return state
+            return replace(state, run=replace(run, log_unreadable=reason))
         case LogCaughtUp():
             if run.log_live:
                 return state
@@ -202,7 +209,7 @@ def apply(state: NodeState, event: Event, now: float, config: Config) -> NodeSta
             return replace(
                 state, run=replace(run, log_live=True, lags=(), heads_since_advance=None)
             )
-    return state  # pragma: no cover - the match above is exhaustive
+    return state  # pragma: no cover - every event type is matched above
 
 
 def apply_all(state: NodeState, events: Iterable[Event], now: float, config: Config) -> NodeState:

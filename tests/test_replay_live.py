@@ -53,7 +53,7 @@ async def test_replay_decides_the_restarts_the_live_watcher_decided(
 ) -> None:
     caplog.set_level(logging.INFO, logger="azwatch")
     node = fake_node(**NODE)
-    flags = {"catch_up_rate": 0.0, "block_lag_100": 15, "backoff_factor": 1.0}
+    flags = {"catch_up_rate": 0.0, "block_lag_20": 5, "block_lag_100": 15, "backoff_factor": 1.0}
     async with FakeRpc() as rpc:
         config = scaled((node.name,), rpc.url, **flags)
         mover = HeadMover(rpc, node)  # the head follows the node: in sync
@@ -89,6 +89,7 @@ async def test_replay_decides_the_restarts_the_live_watcher_decided(
         "--stall-timeout=3",
         "--trend-window=3",
         "--catch-up-rate=0",
+        "--block-lag-20=5",
         "--block-lag-100=15",
         "--backoff-factor=1",
     ]

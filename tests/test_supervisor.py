@@ -25,6 +25,7 @@ from azwatch.events import (
     HeadSample,
     HeadUnavailable,
     LogCaughtUp,
+    LogUnreadable,
     MajorSyncChanged,
     RestartFinished,
     RunStarted,
@@ -409,3 +410,13 @@ def test_forget_drops_the_container() -> None:
     ]
     assert drive.supervisor.handle(ContainerEvents(NAME, (BlockImported(5),)), 1) == []
     assert logging.getLevelName(out[0].level) == "INFO"  # type: ignore[union-attr]
+
+
+def test_an_unreadable_log_holds_for_want_of_a_best_and_says_why() -> None:
+    drive = Drive(started_at=None)  # type: ignore[arg-type]
+    why = "log driver 'none' cannot be read through the Engine API"
+    drive.events(0, RunStarted("run-1", -3600), LogUnreadable(why))
+    drive.head(1, 1500)
+    decision = drive.supervisor.books[NAME].decision
+    assert isinstance(decision, Hold)
+    assert (decision.reason, decision.detail) == (HoldReason.NO_BEST, f"no local best block: {why}")
