@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
+
 import pytest
 
 from azwatch.config import (
@@ -124,6 +126,29 @@ def test_every_variable_is_read() -> None:
     assert {setting.variable for setting in SETTINGS} - {"RPC_URL", "CONTAINER_NAME"} <= set(env)
 
 
+def test_the_table_is_the_config_fields() -> None:
+    """SETTINGS is read off Config: one setting per field, in order, each with its default;
+    no variable or flag twice."""
+    assert [item.field_name for item in SETTINGS] == [item.name for item in fields(Config)]
+    assert [item.default for item in SETTINGS] == [item.default for item in fields(Config)]
+    assert len({item.variable for item in SETTINGS}) == len(SETTINGS)
+    assert len({item.flag for item in SETTINGS}) == len(SETTINGS)
+    assert Config(container_names=("aleph-node",)) == Config.from_env(BASE)
+
+
+def test_label_overrides_follow_the_table() -> None:
+    """A label may set exactly the settings declared per container."""
+    config = Config.from_env(BASE)
+    for item in SETTINGS:
+        label = f"azwatch.{item.variable.lower()}"
+        _, applied, ignored = with_label_overrides(config, {label: item.shown_default})
+        if item.per_container:
+            assert (list(applied), ignored) == ([item.variable], []), item.variable
+        else:
+            assert applied == {}
+            assert ignored == [f"label {label}: {item.variable} cannot be set per container"]
+
+
 def test_empty_values_mean_default() -> None:
     """`-e VAR=` with nothing after it keeps the default, as an operator expects."""
     assert (
@@ -216,9 +241,11 @@ def test_redacted_masks_urls() -> None:
         container_names=("n",),
         rpc_urls=("https://u:p@host.example/v1/0123456789abcdef0123?apikey=zz",),
         notify_urls=("tgram://123456:ABCDEF/987",),
+        docker_host="tcp://admin:s3cret@proxy.example:2375",
     )
     shown = repr(config.redacted())
-    for secret in ("u:p", "0123456789abcdef0123", "zz", "123456:ABCDEF", "987"):
+    assert "proxy.example:2375" in shown
+    for secret in ("u:p", "0123456789abcdef0123", "zz", "123456:ABCDEF", "987", "s3cret"):
         assert secret not in shown
     assert "notify_urls" not in repr(config)  # the dataclass repr hides them too
 
