@@ -7,9 +7,9 @@ container's label may override it, its help text and how to show it without secr
 the validation of every new ``Config``, :func:`with_label_overrides`, and the CLI's flags and
 ``--help``. Adding a setting is adding one field.
 
-Every bad value is reported on its own line that names the variable, the value (with secrets
-masked) and what was expected; all of them at once (the original tool's seven variables keep
-their names and defaults).
+Every problem is reported at once, each on its own line that names the variable, the value
+(with secrets masked) and what was expected. The original tool's seven variables keep their
+names and defaults.
 """
 
 from __future__ import annotations
@@ -521,7 +521,8 @@ class Config:
         """Build a config from environment-style *environ*; unset or empty means default.
 
         Raises:
-            ConfigError: listing every variable whose value is unusable.
+            ConfigError: listing every problem at once: values that do not parse, values that
+            do but are unusable, and inconsistencies between values that parsed.
         """
         given: dict[str, Any] = {}
         unparsable: dict[str, ConfigProblem] = {}
@@ -533,8 +534,10 @@ class Config:
                 given[item.field_name] = item.kind.parse(raw)
             except ValueError:
                 unparsable[item.field_name] = item.unparsable(raw)
-        if unparsable:
-            raise ConfigError(list(unparsable.values()))
+        values = {item.field_name: item.default for item in SETTINGS} | given
+        problems = _validate(values, unparsable)
+        if problems:
+            raise ConfigError(problems)
         return cls(**given)
 
     def redacted(self) -> dict[str, object]:

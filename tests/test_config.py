@@ -217,6 +217,44 @@ def test_every_bad_value_is_reported_on_its_own_line() -> None:
     assert [line.split("=")[0] for line in lines] == ["BLOCK_LAG_20", "COOLDOWN", "DRY_RUN"]
 
 
+def test_parse_and_range_problems_are_reported_together() -> None:
+    """Values that do not parse do not hide the problems of those that do."""
+    with pytest.raises(ConfigError) as caught:
+        Config.from_env(
+            {
+                **BASE,
+                "BLOCK_LAG_20": "abc",
+                "COOLDOWN": "-5",
+                "HTTP_PORT": "99999",
+                "DRY_RUN": "maybe",
+            }
+        )
+    assert str(caught.value).splitlines() == [
+        "BLOCK_LAG_20='abc': expected a whole number of blocks",
+        "COOLDOWN='-5': expected a number of seconds >= 0",
+        "DRY_RUN='maybe': expected true or false",
+        "HTTP_PORT='99999': expected a TCP port (0-65535)",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("env", "variable"),
+    [
+        ({"BLOCK_LAG_20": "abc", "BLOCK_LAG_100": "5"}, "BLOCK_LAG_20"),
+        ({"BLOCK_LAG_20": "500", "BLOCK_LAG_100": "lots"}, "BLOCK_LAG_100"),
+        ({"BLOCK_LAG_20": "500", "BLOCK_LAG_100": "-1"}, "BLOCK_LAG_100"),
+        ({"COOLDOWN": "soon", "MAX_COOLDOWN": "10"}, "COOLDOWN"),
+        ({"COOLDOWN": "600", "MAX_COOLDOWN": "never"}, "MAX_COOLDOWN"),
+    ],
+)
+def test_no_consistency_problem_with_an_unusable_value(env: dict[str, str], variable: str) -> None:
+    """A check between two settings is not made when one of them is unusable: only that
+    value's own problem is reported."""
+    with pytest.raises(ConfigError) as caught:
+        Config.from_env({**BASE, **env})
+    assert [problem.variable for problem in caught.value.problems] == [variable]
+
+
 def test_secrets_in_urls_never_reach_errors() -> None:
     """An RPC URL with a key is masked in the error about it."""
     with pytest.raises(ConfigError) as caught:
