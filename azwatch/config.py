@@ -15,6 +15,7 @@ names and defaults.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Iterator, Mapping, Set
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Literal, TypeVar
@@ -166,8 +167,17 @@ def _http_url(url: str) -> bool:
         return False
 
 
+_URL_SCHEME_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*")
+_APPRISE_URL = "an apprise URL such as json://host/path or tgram://…"
+
+
 def _apprise_url(url: str) -> str | None:
-    return None if "://" in url else "apprise URLs such as json://host/path or tgram://…"
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return f"{_APPRISE_URL} (this one has no scheme)"
+    if not _URL_SCHEME_RE.fullmatch(scheme) or not rest:
+        return _APPRISE_URL
+    return None
 
 
 def _docker_url(url: str) -> bool:
@@ -488,6 +498,7 @@ class Config:
         Kind(_items, "apprise URLs, comma-separated", check_entry=_apprise_url),
         "apprise URLs told of restarts and important transitions",
         show=_scheme_only,
+        number_entries=True,
         repr=False,
     )
     container_label: str | None = setting(

@@ -189,7 +189,7 @@ def test_label_alone_is_enough() -> None:
         ({"LOG_FORMAT": "xml"}, "LOG_FORMAT='xml': expected text or json"),
         ({"LOG_LEVEL": "loud"}, "LOG_LEVEL='loud': expected DEBUG, INFO, WARNING or ERROR"),
         ({"DOCKER_HOST": "/var/run/docker.sock"}, "DOCKER_HOST='/var/run/docker.sock': expected"),
-        ({"NOTIFY_URLS": "not a url"}, "NOTIFY_URLS='***': expected apprise URLs"),
+        ({"NOTIFY_URLS": "not a url"}, "NOTIFY_URLS entry 1 ('***'): expected an apprise URL"),
         ({"CONTAINER_LABEL": "=x"}, "CONTAINER_LABEL='=x': expected a label"),
     ],
 )
@@ -265,6 +265,25 @@ def test_secrets_in_urls_never_reach_errors() -> None:
     for secret in ("hunter2", "user", "abcdef0123456789abcd", "k3y9"):
         assert secret not in message
     assert "rpc.example" in message
+
+
+def test_bad_notify_urls_are_named_by_position_and_scheme() -> None:
+    """Each bad NOTIFY_URLS entry is its own line: its position and scheme, never its secret."""
+    with pytest.raises(ConfigError) as caught:
+        Config.from_env(
+            {
+                **BASE,
+                "NOTIFY_URLS": "json://127.0.0.1/hook, tgram://, 123456:SECRET, t gram://1:SECRET/9",
+            }
+        )
+    expected = "expected an apprise URL such as json://host/path or tgram://…"
+    assert str(caught.value).splitlines() == [
+        f"NOTIFY_URLS entry 2 ('tgram://***'): {expected}",
+        f"NOTIFY_URLS entry 3 ('***'): {expected} (this one has no scheme)",
+        f"NOTIFY_URLS entry 4 ('t gram://***'): {expected}",
+    ]
+    assert [problem.entry for problem in caught.value.problems] == [2, 3, 4]
+    assert "SECRET" not in str(caught.value)
 
 
 def test_direct_construction_validates() -> None:
