@@ -30,10 +30,16 @@ EXIT_BLIND = 3
 _REPLAY_CONTAINER = "replay"
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser; every setting of :data:`~azwatch.config.SETTINGS` is a flag."""
-    settings = argparse.ArgumentParser(add_help=False)
-    group = settings.add_argument_group("settings (each also read from the variable named)")
+def add_settings(parser: argparse.ArgumentParser) -> None:
+    """Give *parser* a flag for every setting of :data:`~azwatch.config.SETTINGS`.
+
+    A flag not given leaves no attribute (``SUPPRESS``): the top-level parser and each
+    subcommand's both have the flags, and argparse copies the subcommand's namespace over
+    the top-level one, so a default there would erase a flag given before the subcommand.
+    """
+    group = parser.add_argument_group(
+        "settings (each also read from the variable named; before or after the command)"
+    )
     for setting in SETTINGS:
         if setting.variable == "DRY_RUN":
             group.add_argument(
@@ -41,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
                 dest=setting.variable,
                 action="store_const",
                 const="true",
+                default=argparse.SUPPRESS,
                 help=f"{setting.help} [{setting.variable}]",
             )
         else:
@@ -48,19 +55,21 @@ def build_parser() -> argparse.ArgumentParser:
                 setting.flag,
                 dest=setting.variable,
                 metavar="VALUE",
+                default=argparse.SUPPRESS,
                 help=f"{setting.help} [{setting.variable}]",
             )
 
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser; every setting is a flag, before or after the subcommand."""
     parser = argparse.ArgumentParser(
         prog="azwatch",
         description="Watch an Aleph Zero node container and restart it when it falls out of sync.",
-        parents=[settings],
     )
     commands = parser.add_subparsers(dest="command", metavar="{run,check,replay}")
-    commands.add_parser("run", parents=[settings], help="watch until SIGTERM/SIGINT (the default)")
+    run_parser = commands.add_parser("run", help="watch until SIGTERM/SIGINT (the default)")
     check_parser = commands.add_parser(
         "check",
-        parents=[settings],
         help="one look: exit 0 healthy, 1 would restart, 2 bad configuration, 3 cannot observe",
     )
     check_parser.add_argument(
@@ -71,7 +80,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     replay_parser = commands.add_parser(
         "replay",
-        parents=[settings],
         help="feed a recorded scenario through the decision rules; print JSON Lines",
     )
     replay_parser.add_argument(
@@ -83,11 +91,16 @@ def build_parser() -> argparse.ArgumentParser:
         dest="all_decisions",
         help="print hold decisions too (every CHECK_INTERVAL and whenever the reason changes)",
     )
+    for each in (parser, run_parser, check_parser, replay_parser):
+        add_settings(each)
     return parser
 
 
 def settings_from(args: argparse.Namespace, environ: Mapping[str, str]) -> dict[str, str]:
-    """The environment with every flag given on the command line laid over it."""
+    """The environment with every flag given on the command line laid over it.
+
+    A flag given both before and after the subcommand takes the value after it.
+    """
     merged = dict(environ)
     for setting in SETTINGS:
         value = getattr(args, setting.variable, None)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
-from azwatch.cli import main
+from azwatch.cli import build_parser, main, settings_from
 
 SCENARIO = str(Path(__file__).resolve().parent.parent / "examples" / "scenario.jsonl")
 
@@ -23,3 +24,51 @@ def test_every_configuration_problem_is_printed(capsys: pytest.CaptureFixture[st
         "azwatch: configuration error: DRY_RUN",
         "azwatch: configuration error: HTTP_PORT",
     ]
+
+
+def given(*argv: str, environ: dict[str, str] | None = None) -> dict[str, str]:
+    """The settings the command line *argv* hands to the configuration."""
+    return settings_from(build_parser().parse_args(argv), environ or {})
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ("--cooldown", "60", "replay", SCENARIO),
+        ("replay", "--cooldown", "60", SCENARIO),
+        ("replay", SCENARIO, "--cooldown", "60"),
+        ("--cooldown", "30", "replay", "--cooldown", "60", SCENARIO),
+    ],
+)
+def test_a_flag_counts_before_or_after_the_command(argv: tuple[str, ...]) -> None:
+    """Flags may come before or after the subcommand; after it wins when both are given."""
+    assert given(*argv, environ={"COOLDOWN": "1", "RPC_URL": "http://x"}) == {
+        "COOLDOWN": "60",
+        "RPC_URL": "http://x",
+    }
+
+
+def test_flags_before_each_command_are_kept() -> None:
+    """Before `check`, `run` or no command at all, a flag is not lost either."""
+    assert given("--container-name", "X", "check") == {"CONTAINER_NAME": "X"}
+    assert given("--dry-run", "--block-lag-100", "500", "run") == {
+        "DRY_RUN": "true",
+        "BLOCK_LAG_100": "500",
+    }
+    assert given("--cooldown", "5") == {"COOLDOWN": "5"}
+    assert given("check", "--watcher") == {}
+
+
+def test_a_flag_before_replay_changes_the_replay(capsys: pytest.CaptureFixture[str]) -> None:
+    """`azwatch --cooldown 400 replay FILE` replays with that cooldown, as the same flag after
+    `replay` does."""
+
+    def restarts(*argv: str) -> list[float]:
+        assert main(list(argv), environ={}) == 0
+        decisions = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+        return [decision["at"] for decision in decisions]
+
+    assert restarts("replay", SCENARIO) == [300.0]
+    before = restarts("--cooldown", "400", "replay", SCENARIO)
+    assert before != [300.0]
+    assert before == restarts("replay", "--cooldown", "400", SCENARIO)
