@@ -41,6 +41,9 @@ def add_settings(parser: argparse.ArgumentParser) -> None:
         "settings (each also read from the variable named; before or after the command)"
     )
     for setting in SETTINGS:
+        # argparse expands %-formats in help; a setting's own text is meant literally.
+        text = f"{setting.help} [{setting.variable}, default: {setting.shown_default}]"
+        text = text.replace("%", "%%")
         if setting.variable == "DRY_RUN":
             group.add_argument(
                 setting.flag,
@@ -48,7 +51,7 @@ def add_settings(parser: argparse.ArgumentParser) -> None:
                 action="store_const",
                 const="true",
                 default=argparse.SUPPRESS,
-                help=f"{setting.help} [{setting.variable}]",
+                help=text,
             )
         else:
             group.add_argument(
@@ -56,7 +59,7 @@ def add_settings(parser: argparse.ArgumentParser) -> None:
                 dest=setting.variable,
                 metavar="VALUE",
                 default=argparse.SUPPRESS,
-                help=f"{setting.help} [{setting.variable}]",
+                help=text,
             )
 
 

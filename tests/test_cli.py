@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from azwatch.cli import build_parser, main, settings_from
+from azwatch.config import SETTINGS
 
 SCENARIO = str(Path(__file__).resolve().parent.parent / "examples" / "scenario.jsonl")
 
@@ -72,3 +73,20 @@ def test_a_flag_before_replay_changes_the_replay(capsys: pytest.CaptureFixture[s
     before = restarts("--cooldown", "400", "replay", SCENARIO)
     assert before != [300.0]
     assert before == restarts("replay", "--cooldown", "400", SCENARIO)
+
+
+def test_help_gives_each_setting_its_variable_and_default(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--help`, top-level and per command, names each flag's variable and its default."""
+    monkeypatch.setenv("COLUMNS", "400")  # one line per flag, to read them whole
+    for argv in ([], ["run"], ["check"], ["replay"]):
+        with pytest.raises(SystemExit) as exited:
+            main([*argv, "--help"], environ={})
+        assert exited.value.code == 0
+        shown = capsys.readouterr().out
+        for item in SETTINGS:
+            assert f"[{item.variable}, default: {item.shown_default}]" in shown, item.variable
+    assert "[COOLDOWN, default: 300]" in shown
+    assert "[CONTAINER_NAME, default: required (unless CONTAINER_LABEL)]" in shown
+    assert "[DRY_RUN, default: false]" in shown
