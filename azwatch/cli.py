@@ -17,6 +17,7 @@ import sys
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TextIO
 
+from azwatch import __version__
 from azwatch.config import SETTINGS, Config, ConfigError
 from azwatch.logsetup import configure
 from azwatch.replay import ScenarioError, read_records, replay
@@ -69,6 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="azwatch",
         description="Watch an Aleph Zero node container and restart it when it falls out of sync.",
     )
+    parser.add_argument("--version", action="version", version=f"azwatch {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="{run,check,replay}")
     run_parser = commands.add_parser("run", help="watch until SIGTERM/SIGINT (the default)")
     check_parser = commands.add_parser(

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
+from azwatch import __version__
 from azwatch.cli import build_parser, main, settings_from
 from azwatch.config import SETTINGS
 
@@ -90,3 +93,19 @@ def test_help_gives_each_setting_its_variable_and_default(
     assert "[COOLDOWN, default: 300]" in shown
     assert "[CONTAINER_NAME, default: required (unless CONTAINER_LABEL)]" in shown
     assert "[DRY_RUN, default: false]" in shown
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    """`azwatch --version` prints the package's version and exits 0."""
+    with pytest.raises(SystemExit) as exited:
+        main(["--version"], environ={})
+    assert exited.value.code == 0
+    assert capsys.readouterr().out == f"azwatch {__version__}\n" == "azwatch 0.1.0\n"
+
+
+def test_python_m_azwatch_is_azwatch() -> None:
+    """`python -m azwatch` runs the same command line."""
+    done = subprocess.run(
+        [sys.executable, "-m", "azwatch", "--version"], capture_output=True, text=True, check=False
+    )
+    assert (done.returncode, done.stdout, done.stderr) == (0, f"azwatch {__version__}\n", "")
