@@ -27,8 +27,9 @@ EXIT_WOULD_RESTART = 1
 EXIT_CONFIG = 2
 EXIT_BLIND = 3
 
-#: Replay needs no container; this stands in when none is configured.
-_REPLAY_CONTAINER = "replay"
+#: Config always names a container to watch, so that watch() can never be handed none; the
+#: commands that look at no container (replay, check --watcher) give it this stand-in.
+_STAND_IN_CONTAINER = "none"
 
 
 def add_settings(parser: argparse.ArgumentParser) -> None:
@@ -119,10 +120,10 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     args = build_parser().parse_args(argv)
     settings = settings_from(args, os.environ if environ is None else environ)
     command = args.command or "run"
-    if command == "replay" and not (
+    if not _looks_at_containers(command, args) and not (
         settings.get("CONTAINER_NAME", "").strip() or settings.get("CONTAINER_LABEL", "").strip()
     ):
-        settings["CONTAINER_NAME"] = _REPLAY_CONTAINER
+        settings["CONTAINER_NAME"] = _STAND_IN_CONTAINER
     try:
         config = Config.from_env(settings)
     except ConfigError as error:
@@ -146,6 +147,14 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
             return commands.check_watcher(config)
         return commands.check(config)
     return commands.run(config)
+
+
+def _looks_at_containers(command: str, args: argparse.Namespace) -> bool:
+    """Whether *command* needs CONTAINER_NAME or CONTAINER_LABEL: replay and check --watcher
+    (which only asks the watcher's /healthz) do not."""
+    if command == "replay":
+        return False
+    return not (command == "check" and args.watcher)
 
 
 def run_replay(path: str, config: Config, *, all_decisions: bool, out: TextIO) -> int:

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
+import anyio
 import pytest
+from aiohttp import web
+from loopback import start_on_loopback, stop
 
 from azwatch import __version__
 from azwatch.cli import build_parser, main, settings_from
@@ -109,3 +113,53 @@ def test_python_m_azwatch_is_azwatch() -> None:
         [sys.executable, "-m", "azwatch", "--version"], capture_output=True, text=True, check=False
     )
     assert (done.returncode, done.stdout, done.stderr) == (0, f"azwatch {__version__}\n", "")
+
+
+def without_containers(**settings: str) -> dict[str, str]:
+    """This process's environment with no container configured, and *settings* added."""
+    environ = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in {"CONTAINER_NAME", "CONTAINER_LABEL", "HTTP_PORT"}
+    }
+    return {**environ, "PYTHONWARNINGS": "error", **settings}
+
+
+async def check_watcher(**settings: str) -> tuple[int, str, str]:
+    """`python -m azwatch check --watcher` with no container configured."""
+    done = await anyio.run_process(
+        [sys.executable, "-m", "azwatch", "check", "--watcher"],
+        env=without_containers(**settings),
+        check=False,
+    )
+    return done.returncode, done.stdout.decode(), done.stderr.decode()
+
+
+async def test_check_watcher_needs_no_container() -> None:
+    """`check --watcher` asks /healthz only: no CONTAINER_NAME or CONTAINER_LABEL needed."""
+
+    async def healthz(request: web.Request) -> web.Response:
+        return web.json_response({"problems": []})
+
+    app = web.Application()
+    app.router.add_get("/healthz", healthz)
+    runner, port = await start_on_loopback(app)
+    try:
+        code, out, err = await check_watcher(HTTP_PORT=str(port))
+    finally:
+        await stop(runner)
+    assert (code, err) == (0, "")
+    assert json.loads(out) == {"problems": []}
+    code, out, err = await check_watcher(HTTP_PORT=str(port))  # nothing listens any more
+    assert code == 3
+    assert f"no watcher answers at http://127.0.0.1:{port}/healthz" in err
+    code, out, err = await check_watcher()
+    assert code == 2
+    assert err == "azwatch: check --watcher needs HTTP_PORT (the watcher's /healthz)\n"
+
+
+def test_commands_that_watch_still_need_a_container(capsys: pytest.CaptureFixture[str]) -> None:
+    """`check` and `run` without a container stop at the configuration, exit 2."""
+    for argv in (["check"], ["run"], []):
+        assert main(argv, environ={}) == 2
+        assert "CONTAINER_NAME is not set" in capsys.readouterr().err
