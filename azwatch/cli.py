@@ -5,7 +5,8 @@ chooses exit codes. Every setting is an environment variable and a flag of the s
 (``BLOCK_LAG_20`` ↔ ``--block-lag-20``); a flag wins over the variable.
 
 Exit codes: 0 success (``check``: healthy); 1 ``check`` would restart; 2 bad configuration
-or bad scenario; 3 ``check`` cannot observe (or ``run`` cannot reach Docker at start).
+or bad scenario; 3 ``check`` cannot observe (or ``run`` cannot reach Docker at start); 141
+``replay``'s reader closed the pipe.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import json
 import os
 import sys
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import TextIO
 
 from azwatch import __version__
@@ -26,6 +28,9 @@ EXIT_OK = 0
 EXIT_WOULD_RESTART = 1
 EXIT_CONFIG = 2
 EXIT_BLIND = 3
+#: ``replay``'s reader closed the pipe: 128 + SIGPIPE, what the shell reports for a filter
+#: that the signal ended (``yes | head -1``).
+EXIT_PIPE_CLOSED = 141
 
 #: Config always names a container to watch, so that watch() can never be handed none; the
 #: commands that look at no container (replay, check --watcher) give it this stand-in.
@@ -157,8 +162,20 @@ def _looks_at_containers(command: str, args: argparse.Namespace) -> bool:
     return not (command == "check" and args.watcher)
 
 
+class _OutputFailed(Exception):
+    """Writing the decisions failed; *error* says why (not the scenario's fault)."""
+
+    def __init__(self, error: OSError) -> None:
+        super().__init__(error)
+        self.error = error
+
+
 def run_replay(path: str, config: Config, *, all_decisions: bool, out: TextIO) -> int:
-    """Validate the scenario at *path* whole, then replay it, printing JSON Lines to *out*."""
+    """Validate the scenario at *path* whole, then replay it, printing JSON Lines to *out*.
+
+    When the reader of *out* goes away (``azwatch replay FILE | head -1``) it ends quietly
+    with :data:`EXIT_PIPE_CLOSED`, as a filter killed by SIGPIPE would.
+    """
     try:
         if path == "-":
             lines = sys.stdin.readlines()
@@ -170,14 +187,46 @@ def run_replay(path: str, config: Config, *, all_decisions: bool, out: TextIO) -
                 pass
             records = read_records(_lines_of(path))
         for decision in replay(records, config, all_decisions=all_decisions):
-            out.write(json.dumps(decision, ensure_ascii=False) + "\n")
+            with _writing():
+                out.write(json.dumps(decision, ensure_ascii=False) + "\n")
+        with _writing():
+            out.flush()  # a closed pipe may only show when the last of the buffer goes out
     except ScenarioError as error:
         print(f"azwatch: {path}: {error}", file=sys.stderr)
+        return EXIT_CONFIG
+    except _OutputFailed as failure:
+        if isinstance(failure.error, BrokenPipeError):
+            _discard_buffered(out)
+            return EXIT_PIPE_CLOSED
+        print(f"azwatch: cannot write the decisions: {failure.error}", file=sys.stderr)
         return EXIT_CONFIG
     except OSError as error:
         print(f"azwatch: cannot read {path}: {error.strerror or error}", file=sys.stderr)
         return EXIT_CONFIG
     return EXIT_OK
+
+
+@contextmanager
+def _writing() -> Iterator[None]:
+    """Around a write of the decisions: an OSError there is not a read error of the scenario."""
+    try:
+        yield
+    except OSError as error:
+        raise _OutputFailed(error) from error
+
+
+def _discard_buffered(out: TextIO) -> None:
+    """Point *out*'s descriptor at /dev/null: what is still buffered is flushed at exit, and
+    into the closed pipe that would fail again ("Exception ignored ... BrokenPipeError")."""
+    try:
+        descriptor = out.fileno()
+    except (OSError, ValueError):  # not a real file (a test's capture): nothing is flushed
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, descriptor)
+    finally:
+        os.close(devnull)
 
 
 def _lines_of(path: str) -> Iterator[str]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import io
 import json
 import os
 import subprocess
@@ -14,8 +16,8 @@ from aiohttp import web
 from loopback import start_on_loopback, stop
 
 from azwatch import __version__
-from azwatch.cli import build_parser, main, settings_from
-from azwatch.config import SETTINGS
+from azwatch.cli import build_parser, main, run_replay, settings_from
+from azwatch.config import SETTINGS, Config
 
 SCENARIO = str(Path(__file__).resolve().parent.parent / "examples" / "scenario.jsonl")
 
@@ -163,3 +165,57 @@ def test_commands_that_watch_still_need_a_container(capsys: pytest.CaptureFixtur
     for argv in (["check"], ["run"], []):
         assert main(argv, environ={}) == 2
         assert "CONTAINER_NAME is not set" in capsys.readouterr().err
+
+
+def test_replay_into_a_closed_pipe_ends_quietly(tmp_path: Path) -> None:
+    """`azwatch replay FILE | head -1`: when the reader goes, replay stops with 141 (128 +
+    SIGPIPE, as the shell reports a filter the signal ended) and says nothing."""
+    scenario = tmp_path / "long.jsonl"
+    records = [{"at": 0, "start": True}] + [{"at": at, "head": 1000 + at} for at in range(1, 2001)]
+    scenario.write_text("".join(json.dumps(record) + "\n" for record in records), "utf-8")
+    # Far more output than a pipe holds, so the writer is still writing when the reader goes.
+    argv = ["replay", "--all", "--check-interval", "1", str(scenario)]
+    with subprocess.Popen(
+        [sys.executable, "-m", "azwatch", *argv],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONWARNINGS": "error"},
+    ) as process:
+        assert process.stdout is not None
+        assert process.stderr is not None
+        first = json.loads(process.stdout.readline())
+        process.stdout.close()
+        complaint = process.stderr.read()
+        code = process.wait(timeout=60)
+    assert first["at"] == 0.0
+    assert (code, complaint) == (141, b"")
+
+
+class FailingOutput(io.StringIO):
+    """An output whose every write fails with *error*."""
+
+    def __init__(self, error: OSError) -> None:
+        super().__init__()
+        self.error = error
+
+    def write(self, text: str) -> int:
+        raise self.error
+
+
+@pytest.mark.parametrize(
+    ("error", "code", "said"),
+    [
+        (BrokenPipeError(errno.EPIPE, "Broken pipe"), 141, ""),
+        (OSError(errno.ENOSPC, "No space left on device"), 2, "cannot write the decisions"),
+    ],
+)
+def test_a_failed_write_is_not_a_read_error_of_the_scenario(
+    capsys: pytest.CaptureFixture[str], error: OSError, code: int, said: str
+) -> None:
+    """Only the scenario's own errors say "cannot read" it."""
+    config = Config(container_names=("n",))
+    assert run_replay(SCENARIO, config, all_decisions=True, out=FailingOutput(error)) == code
+    complaint = capsys.readouterr().err
+    assert "cannot read" not in complaint
+    assert said in complaint
+    assert bool(complaint) == bool(said)
