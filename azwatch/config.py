@@ -454,10 +454,10 @@ class Config:
     rpc_timeout: float = setting(
         5.0, "RPC_TIMEOUT", number(SECONDS, above=0), "per-request deadline (seconds)"
     )
-    stop_timeout: int = setting(
-        60,
+    stop_timeout: float = setting(
+        60.0,
         "STOP_TIMEOUT",
-        whole("a whole number of seconds"),
+        number(SECONDS, at_least=0),  # Docker takes whole seconds: the restarter rounds up
         "grace given to the node on restart before Docker kills it",
         per_container=True,
     )

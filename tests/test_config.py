@@ -149,6 +149,18 @@ def test_label_overrides_follow_the_table() -> None:
             assert ignored == [f"label {label}: {item.variable} cannot be set per container"]
 
 
+def test_stop_timeout_takes_fractions() -> None:
+    """STOP_TIMEOUT is seconds like every other time: fractions allowed, never negative."""
+    assert Config.from_env({**BASE, "STOP_TIMEOUT": "1.5"}).stop_timeout == 1.5
+    assert isinstance(Config.from_env(BASE).stop_timeout, float)
+    with pytest.raises(ConfigError, match=r"STOP_TIMEOUT='-1': expected a number of seconds >= 0"):
+        Config.from_env({**BASE, "STOP_TIMEOUT": "-1"})
+    changed, applied, _ = with_label_overrides(
+        Config.from_env(BASE), {"azwatch.stop_timeout": "2.5"}
+    )
+    assert (changed.stop_timeout, applied) == (2.5, {"STOP_TIMEOUT": 2.5})
+
+
 def test_empty_values_mean_default() -> None:
     """`-e VAR=` with nothing after it keeps the default, as an operator expects."""
     assert (
