@@ -5,7 +5,8 @@ chooses exit codes. Every setting is an environment variable and a flag of the s
 (``BLOCK_LAG_20`` ↔ ``--block-lag-20``); a flag wins over the variable.
 
 Exit codes: 0 success (``check``: healthy); 1 ``check`` would restart; 2 bad configuration
-or bad scenario; 3 ``check`` cannot observe (or ``run`` cannot reach Docker at start).
+or bad scenario; 3 ``check`` cannot observe (or ``run`` cannot reach Docker at start); 141
+``replay``'s reader closed the pipe.
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ import json
 import os
 import sys
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import TextIO
 
+from azwatch import __version__
 from azwatch.config import SETTINGS, Config, ConfigError
 from azwatch.logsetup import configure
 from azwatch.replay import ScenarioError, read_records, replay
@@ -25,42 +28,59 @@ EXIT_OK = 0
 EXIT_WOULD_RESTART = 1
 EXIT_CONFIG = 2
 EXIT_BLIND = 3
+#: ``replay``'s reader closed the pipe: 128 + SIGPIPE, what the shell reports for a filter
+#: that the signal ended (``yes | head -1``).
+EXIT_PIPE_CLOSED = 141
 
-#: Replay needs no container; this stands in when none is configured.
-_REPLAY_CONTAINER = "replay"
+#: Config always names a container to watch, so that watch() can never be handed none; the
+#: commands that look at no container (replay, check --watcher) give it this stand-in.
+_STAND_IN_CONTAINER = "none"
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser; every setting of :data:`~azwatch.config.SETTINGS` is a flag."""
-    settings = argparse.ArgumentParser(add_help=False)
-    group = settings.add_argument_group("settings (each also read from the variable named)")
+def add_settings(parser: argparse.ArgumentParser) -> None:
+    """Give *parser* a flag for every setting of :data:`~azwatch.config.SETTINGS`.
+
+    A flag not given leaves no attribute (``SUPPRESS``): the top-level parser and each
+    subcommand's both have the flags, and argparse copies the subcommand's namespace over
+    the top-level one, so a default there would erase a flag given before the subcommand.
+    """
+    group = parser.add_argument_group(
+        "settings (each also read from the variable named; before or after the command)"
+    )
     for setting in SETTINGS:
+        # argparse expands %-formats in help; a setting's own text is meant literally.
+        text = f"{setting.help} [{setting.variable}, default: {setting.shown_default}]"
+        text = text.replace("%", "%%")
         if setting.variable == "DRY_RUN":
             group.add_argument(
                 setting.flag,
                 dest=setting.variable,
                 action="store_const",
                 const="true",
-                help=f"{setting.help} [{setting.variable}]",
+                default=argparse.SUPPRESS,
+                help=text,
             )
         else:
             group.add_argument(
                 setting.flag,
                 dest=setting.variable,
                 metavar="VALUE",
-                help=f"{setting.help} [{setting.variable}]",
+                default=argparse.SUPPRESS,
+                help=text,
             )
 
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser; every setting is a flag, before or after the subcommand."""
     parser = argparse.ArgumentParser(
         prog="azwatch",
         description="Watch an Aleph Zero node container and restart it when it falls out of sync.",
-        parents=[settings],
     )
+    parser.add_argument("--version", action="version", version=f"azwatch {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="{run,check,replay}")
-    commands.add_parser("run", parents=[settings], help="watch until SIGTERM/SIGINT (the default)")
+    run_parser = commands.add_parser("run", help="watch until SIGTERM/SIGINT (the default)")
     check_parser = commands.add_parser(
         "check",
-        parents=[settings],
         help="one look: exit 0 healthy, 1 would restart, 2 bad configuration, 3 cannot observe",
     )
     check_parser.add_argument(
@@ -71,7 +91,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     replay_parser = commands.add_parser(
         "replay",
-        parents=[settings],
         help="feed a recorded scenario through the decision rules; print JSON Lines",
     )
     replay_parser.add_argument(
@@ -83,11 +102,16 @@ def build_parser() -> argparse.ArgumentParser:
         dest="all_decisions",
         help="print hold decisions too (every CHECK_INTERVAL and whenever the reason changes)",
     )
+    for each in (parser, run_parser, check_parser, replay_parser):
+        add_settings(each)
     return parser
 
 
 def settings_from(args: argparse.Namespace, environ: Mapping[str, str]) -> dict[str, str]:
-    """The environment with every flag given on the command line laid over it."""
+    """The environment with every flag given on the command line laid over it.
+
+    A flag given both before and after the subcommand takes the value after it.
+    """
     merged = dict(environ)
     for setting in SETTINGS:
         value = getattr(args, setting.variable, None)
@@ -101,10 +125,10 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     args = build_parser().parse_args(argv)
     settings = settings_from(args, os.environ if environ is None else environ)
     command = args.command or "run"
-    if command == "replay" and not (
+    if not _looks_at_containers(command, args) and not (
         settings.get("CONTAINER_NAME", "").strip() or settings.get("CONTAINER_LABEL", "").strip()
     ):
-        settings["CONTAINER_NAME"] = _REPLAY_CONTAINER
+        settings["CONTAINER_NAME"] = _STAND_IN_CONTAINER
     try:
         config = Config.from_env(settings)
     except ConfigError as error:
@@ -130,8 +154,28 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     return commands.run(config)
 
 
+def _looks_at_containers(command: str, args: argparse.Namespace) -> bool:
+    """Whether *command* needs CONTAINER_NAME or CONTAINER_LABEL: replay and check --watcher
+    (which only asks the watcher's /healthz) do not."""
+    if command == "replay":
+        return False
+    return not (command == "check" and args.watcher)
+
+
+class _OutputFailed(Exception):
+    """Writing the decisions failed; *error* says why (not the scenario's fault)."""
+
+    def __init__(self, error: OSError) -> None:
+        super().__init__(error)
+        self.error = error
+
+
 def run_replay(path: str, config: Config, *, all_decisions: bool, out: TextIO) -> int:
-    """Validate the scenario at *path* whole, then replay it, printing JSON Lines to *out*."""
+    """Validate the scenario at *path* whole, then replay it, printing JSON Lines to *out*.
+
+    When the reader of *out* goes away (``azwatch replay FILE | head -1``) it ends quietly
+    with :data:`EXIT_PIPE_CLOSED`, as a filter killed by SIGPIPE would.
+    """
     try:
         if path == "-":
             lines = sys.stdin.readlines()
@@ -143,14 +187,46 @@ def run_replay(path: str, config: Config, *, all_decisions: bool, out: TextIO) -
                 pass
             records = read_records(_lines_of(path))
         for decision in replay(records, config, all_decisions=all_decisions):
-            out.write(json.dumps(decision, ensure_ascii=False) + "\n")
+            with _writing():
+                out.write(json.dumps(decision, ensure_ascii=False) + "\n")
+        with _writing():
+            out.flush()  # a closed pipe may only show when the last of the buffer goes out
     except ScenarioError as error:
         print(f"azwatch: {path}: {error}", file=sys.stderr)
+        return EXIT_CONFIG
+    except _OutputFailed as failure:
+        if isinstance(failure.error, BrokenPipeError):
+            _discard_buffered(out)
+            return EXIT_PIPE_CLOSED
+        print(f"azwatch: cannot write the decisions: {failure.error}", file=sys.stderr)
         return EXIT_CONFIG
     except OSError as error:
         print(f"azwatch: cannot read {path}: {error.strerror or error}", file=sys.stderr)
         return EXIT_CONFIG
     return EXIT_OK
+
+
+@contextmanager
+def _writing() -> Iterator[None]:
+    """Around a write of the decisions: an OSError there is not a read error of the scenario."""
+    try:
+        yield
+    except OSError as error:
+        raise _OutputFailed(error) from error
+
+
+def _discard_buffered(out: TextIO) -> None:
+    """Point *out*'s descriptor at /dev/null: what is still buffered is flushed at exit, and
+    into the closed pipe that would fail again ("Exception ignored ... BrokenPipeError")."""
+    try:
+        descriptor = out.fileno()
+    except (OSError, ValueError):  # not a real file (a test's capture): nothing is flushed
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, descriptor)
+    finally:
+        os.close(devnull)
 
 
 def _lines_of(path: str) -> Iterator[str]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
+
 import pytest
 
 from azwatch.config import (
@@ -124,6 +126,41 @@ def test_every_variable_is_read() -> None:
     assert {setting.variable for setting in SETTINGS} - {"RPC_URL", "CONTAINER_NAME"} <= set(env)
 
 
+def test_the_table_is_the_config_fields() -> None:
+    """SETTINGS is read off Config: one setting per field, in order, each with its default;
+    no variable or flag twice."""
+    assert [item.field_name for item in SETTINGS] == [item.name for item in fields(Config)]
+    assert [item.default for item in SETTINGS] == [item.default for item in fields(Config)]
+    assert len({item.variable for item in SETTINGS}) == len(SETTINGS)
+    assert len({item.flag for item in SETTINGS}) == len(SETTINGS)
+    assert Config(container_names=("aleph-node",)) == Config.from_env(BASE)
+
+
+def test_label_overrides_follow_the_table() -> None:
+    """A label may set exactly the settings declared per container."""
+    config = Config.from_env(BASE)
+    for item in SETTINGS:
+        label = f"azwatch.{item.variable.lower()}"
+        _, applied, ignored = with_label_overrides(config, {label: item.shown_default})
+        if item.per_container:
+            assert (list(applied), ignored) == ([item.variable], []), item.variable
+        else:
+            assert applied == {}
+            assert ignored == [f"label {label}: {item.variable} cannot be set per container"]
+
+
+def test_stop_timeout_takes_fractions() -> None:
+    """STOP_TIMEOUT is seconds like every other time: fractions allowed, never negative."""
+    assert Config.from_env({**BASE, "STOP_TIMEOUT": "1.5"}).stop_timeout == 1.5
+    assert isinstance(Config.from_env(BASE).stop_timeout, float)
+    with pytest.raises(ConfigError, match=r"STOP_TIMEOUT='-1': expected a number of seconds >= 0"):
+        Config.from_env({**BASE, "STOP_TIMEOUT": "-1"})
+    changed, applied, _ = with_label_overrides(
+        Config.from_env(BASE), {"azwatch.stop_timeout": "2.5"}
+    )
+    assert (changed.stop_timeout, applied) == (2.5, {"STOP_TIMEOUT": 2.5})
+
+
 def test_empty_values_mean_default() -> None:
     """`-e VAR=` with nothing after it keeps the default, as an operator expects."""
     assert (
@@ -164,7 +201,7 @@ def test_label_alone_is_enough() -> None:
         ({"LOG_FORMAT": "xml"}, "LOG_FORMAT='xml': expected text or json"),
         ({"LOG_LEVEL": "loud"}, "LOG_LEVEL='loud': expected DEBUG, INFO, WARNING or ERROR"),
         ({"DOCKER_HOST": "/var/run/docker.sock"}, "DOCKER_HOST='/var/run/docker.sock': expected"),
-        ({"NOTIFY_URLS": "not a url"}, "NOTIFY_URLS='***': expected apprise URLs"),
+        ({"NOTIFY_URLS": "not a url"}, "NOTIFY_URLS entry 1 ('***'): expected an apprise URL"),
         ({"CONTAINER_LABEL": "=x"}, "CONTAINER_LABEL='=x': expected a label"),
     ],
 )
@@ -192,6 +229,44 @@ def test_every_bad_value_is_reported_on_its_own_line() -> None:
     assert [line.split("=")[0] for line in lines] == ["BLOCK_LAG_20", "COOLDOWN", "DRY_RUN"]
 
 
+def test_parse_and_range_problems_are_reported_together() -> None:
+    """Values that do not parse do not hide the problems of those that do."""
+    with pytest.raises(ConfigError) as caught:
+        Config.from_env(
+            {
+                **BASE,
+                "BLOCK_LAG_20": "abc",
+                "COOLDOWN": "-5",
+                "HTTP_PORT": "99999",
+                "DRY_RUN": "maybe",
+            }
+        )
+    assert str(caught.value).splitlines() == [
+        "BLOCK_LAG_20='abc': expected a whole number of blocks",
+        "COOLDOWN='-5': expected a number of seconds >= 0",
+        "DRY_RUN='maybe': expected true or false",
+        "HTTP_PORT='99999': expected a TCP port (0-65535)",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("env", "variable"),
+    [
+        ({"BLOCK_LAG_20": "abc", "BLOCK_LAG_100": "5"}, "BLOCK_LAG_20"),
+        ({"BLOCK_LAG_20": "500", "BLOCK_LAG_100": "lots"}, "BLOCK_LAG_100"),
+        ({"BLOCK_LAG_20": "500", "BLOCK_LAG_100": "-1"}, "BLOCK_LAG_100"),
+        ({"COOLDOWN": "soon", "MAX_COOLDOWN": "10"}, "COOLDOWN"),
+        ({"COOLDOWN": "600", "MAX_COOLDOWN": "never"}, "MAX_COOLDOWN"),
+    ],
+)
+def test_no_consistency_problem_with_an_unusable_value(env: dict[str, str], variable: str) -> None:
+    """A check between two settings is not made when one of them is unusable: only that
+    value's own problem is reported."""
+    with pytest.raises(ConfigError) as caught:
+        Config.from_env({**BASE, **env})
+    assert [problem.variable for problem in caught.value.problems] == [variable]
+
+
 def test_secrets_in_urls_never_reach_errors() -> None:
     """An RPC URL with a key is masked in the error about it."""
     with pytest.raises(ConfigError) as caught:
@@ -202,6 +277,25 @@ def test_secrets_in_urls_never_reach_errors() -> None:
     for secret in ("hunter2", "user", "abcdef0123456789abcd", "k3y9"):
         assert secret not in message
     assert "rpc.example" in message
+
+
+def test_bad_notify_urls_are_named_by_position_and_scheme() -> None:
+    """Each bad NOTIFY_URLS entry is its own line: its position and scheme, never its secret."""
+    with pytest.raises(ConfigError) as caught:
+        Config.from_env(
+            {
+                **BASE,
+                "NOTIFY_URLS": "json://127.0.0.1/hook, tgram://, 123456:SECRET, t gram://1:SECRET/9",
+            }
+        )
+    expected = "expected an apprise URL such as json://host/path or tgram://…"
+    assert str(caught.value).splitlines() == [
+        f"NOTIFY_URLS entry 2 ('tgram://***'): {expected}",
+        f"NOTIFY_URLS entry 3 ('***'): {expected} (this one has no scheme)",
+        f"NOTIFY_URLS entry 4 ('t gram://***'): {expected}",
+    ]
+    assert [problem.entry for problem in caught.value.problems] == [2, 3, 4]
+    assert "SECRET" not in str(caught.value)
 
 
 def test_direct_construction_validates() -> None:
@@ -216,9 +310,11 @@ def test_redacted_masks_urls() -> None:
         container_names=("n",),
         rpc_urls=("https://u:p@host.example/v1/0123456789abcdef0123?apikey=zz",),
         notify_urls=("tgram://123456:ABCDEF/987",),
+        docker_host="tcp://admin:s3cret@proxy.example:2375",
     )
     shown = repr(config.redacted())
-    for secret in ("u:p", "0123456789abcdef0123", "zz", "123456:ABCDEF", "987"):
+    assert "proxy.example:2375" in shown
+    for secret in ("u:p", "0123456789abcdef0123", "zz", "123456:ABCDEF", "987", "s3cret"):
         assert secret not in shown
     assert "notify_urls" not in repr(config)  # the dataclass repr hides them too
 

@@ -1,4 +1,5 @@
-"""The examples stay true: the sample scenario, the compose file, the embedding script."""
+"""The examples stay true: the sample scenario, the compose file, the embedding script, and
+the README's table of settings."""
 
 from __future__ import annotations
 
@@ -16,8 +17,47 @@ from fakerpc import FakeRpc
 from watchkit import NODE, HeadMover
 
 from azwatch.cli import main
+from azwatch.config import SETTINGS
+from azwatch.containers import DEFAULT_DOCKER_URL
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
+
+
+def readme_settings() -> dict[str, tuple[str, bool]]:
+    """The table of README.md's "## Configuration": variable → (default, per container).
+
+    A row may group settings (`A` / `B` with defaults `1 / 2`); its "per container" cell
+    then holds for each of them.
+    """
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text.split("\n## Configuration\n", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| `")]
+    table: dict[str, tuple[str, bool]] = {}
+    for row in rows:
+        variables, defaults, per_container, _meaning = (
+            cell.strip() for cell in row.strip().strip("|").split(" | ")
+        )
+        names = [name.strip("` ") for name in variables.split(" / ")]
+        values = [value.replace("`", "").strip() for value in defaults.split(" / ")]
+        assert len(names) == len(values), row
+        assert per_container in {"yes", "no"}, row
+        for name, value in zip(names, values, strict=True):
+            assert name not in table, f"{name} is in the README table twice"
+            table[name] = (value, per_container == "yes")
+    return table
+
+
+def test_readme_settings_table_is_the_settings_table() -> None:
+    """Every setting is in the README with its default and whether a label may override it,
+    and the README lists no setting that does not exist."""
+    documented = readme_settings()
+    declared = {item.variable: (item.shown_default, item.per_container) for item in SETTINGS}
+    assert set(declared) - set(documented) == set(), "settings missing from the README"
+    assert set(documented) - set(declared) == set(), "README rows that are no setting"
+    assert documented == declared
+    docker_host = next(item for item in SETTINGS if item.variable == "DOCKER_HOST")
+    assert docker_host.shown_default == DEFAULT_DOCKER_URL
 
 
 def test_sample_scenario_replays_to_one_restart(capsys: pytest.CaptureFixture[str]) -> None:
