@@ -39,6 +39,7 @@ from azwatch.head import HeadPoller
 from azwatch.logcursor import LogCursor, resume
 from azwatch.logparse import LineAssembler, parse_line
 from azwatch.policy import BLIND_REASONS, Decision, Restart, decide
+from azwatch.progress import format_block, format_value
 from azwatch.state import NodeState, apply, initial_state
 from azwatch.watcher import Watcher
 
@@ -183,7 +184,10 @@ class CheckResult:
         if self.decision is None:
             return f"{self.name}: cannot observe: {self.problem}"
         facts = self.decision.facts
-        numbers = f"lag {facts.lag}, best #{facts.best}, head #{facts.head}"
+        numbers = (
+            f"lag {format_value(facts.lag)}, best {format_block(facts.best)}, "
+            f"head {format_block(facts.head)}"
+        )
         if isinstance(self.decision, Restart):
             return f"{self.name}: would restart: {self.decision.rule}: {self.decision.detail}"
         return f"{self.name}: {self.decision.reason}: {self.decision.detail} ({numbers})"

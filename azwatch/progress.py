@@ -102,3 +102,13 @@ def format_duration(seconds: float) -> str:
     if minutes:
         return f"{minutes}m{secs:02d}s"
     return f"{secs}s"
+
+
+def format_block(number: int | None) -> str:
+    """``1234`` → ``"#1234"``; an unknown block is ``"unknown"``, never ``None``."""
+    return "unknown" if number is None else f"#{number}"
+
+
+def format_value(value: object) -> str:
+    """A number (or any value) for a person; an unknown one is ``"unknown"``."""
+    return "unknown" if value is None else str(value)

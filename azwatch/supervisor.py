@@ -46,7 +46,14 @@ from azwatch.policy import (
     effective_cooldown,
     head_is_fresh,
 )
-from azwatch.progress import Checkpoint, describe, format_duration, sync_progress
+from azwatch.progress import (
+    Checkpoint,
+    describe,
+    format_block,
+    format_duration,
+    format_value,
+    sync_progress,
+)
 from azwatch.state import NodeState, apply, apply_all, initial_state
 
 #: How long every reference may fail before it is reported as a lost reference.
@@ -264,9 +271,9 @@ class Supervisor:
             book.name,
             "attached",
             f"attached: run started {format_duration(now - run.started_at)} ago, "
-            f"best {_block(run.best)}, finalized {_block(run.finalized)}, "
+            f"best {format_block(run.best)}, finalized {format_block(run.finalized)}, "
             f"major sync {_on(run.major_sync)}, producing {_yes(producing)}, "
-            f"session {_known(run.session)}, peers {_known(run.peers)}",
+            f"session {format_value(run.session)}, peers {format_value(run.peers)}",
             best=run.best,
             finalized=run.finalized,
             major_sync=run.major_sync,
@@ -378,9 +385,9 @@ class Supervisor:
             book.name,
             "restart",
             f"{verb}: {decision.rule}: {decision.detail} "
-            f"(best {_block(facts.best)}, head {_block(facts.head)}, "
+            f"(best {format_block(facts.best)}, head {format_block(facts.head)}, "
             f"major sync {_yes(facts.major_sync)}, producing {_yes(facts.producing)}, "
-            f"session {_known(facts.session)}, peers {_known(facts.peers)}; "
+            f"session {format_value(facts.session)}, peers {format_value(facts.peers)}; "
             f"run age {format_duration(facts.run_age)}, "
             f"cooldown {format_duration(facts.cooldown)})",
             rule=str(decision.rule),
@@ -533,8 +540,8 @@ def restart_helped(decision: Restart, state: NodeState, now: float, config: Conf
         if run.best is None or not run.log_live:
             return "unknown (no local best seen since the restart)"
         if before.best is not None and run.best > before.best:
-            return f"yes: best {_block(run.best)}, past {_block(before.best)}"
-        return f"no: best still {_block(run.best)}"
+            return f"yes: best {format_block(run.best)}, past {format_block(before.best)}"
+        return f"no: best still {format_block(run.best)}"
     lag = state.lag if head_is_fresh(state, now, config) and run.log_live else None
     if lag is None:
         return "unknown (no fresh lag)"
@@ -553,7 +560,8 @@ def _restart_words(decision: Restart) -> str:
     facts = decision.facts
     return (
         f"rule {decision.rule}: {decision.detail}\n"
-        f"lag {_known(facts.lag)}, best {_block(facts.best)}, head {_block(facts.head)}, "
+        f"lag {format_value(facts.lag)}, best {format_block(facts.best)}, "
+        f"head {format_block(facts.head)}, "
         f"major sync {_yes(facts.major_sync)}, producing {_yes(facts.producing)}"
     )
 
@@ -571,14 +579,6 @@ def _numbers(facts: Facts) -> dict[str, Any]:
         "catch_up_rate": facts.catch_up_rate,
         "cooldown": facts.cooldown,
     }
-
-
-def _block(number: int | None) -> str:
-    return "unknown" if number is None else f"#{number}"
-
-
-def _known(value: object) -> str:
-    return "unknown" if value is None else str(value)
 
 
 def _yes(flag: bool) -> str:
