@@ -1,12 +1,15 @@
-"""Helpers for the tests of examples/prometheus: the Prometheus tools, a hand-built snapshot
-with every series set, and the metric names azwatch really exports."""
+"""Helpers for the tests of examples/prometheus and examples/grafana: the Prometheus tools, a
+hand-built snapshot with every series set, and the metric names azwatch really exports."""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from dockerkit import skip_or_fail
 from prometheus_client import generate_latest
@@ -20,6 +23,7 @@ PROMETHEUS_DIR = ROOT / "examples" / "prometheus"
 RULES = PROMETHEUS_DIR / "azwatch-rules.yml"
 RULE_TESTS = PROMETHEUS_DIR / "azwatch-rules.test.yml"
 SCRAPE_CONFIG = PROMETHEUS_DIR / "prometheus.yml"
+DASHBOARD = ROOT / "examples" / "grafana" / "azwatch-dashboard.json"
 
 #: Metrics the rules or the dashboard use that azwatch does not export yet (being added).
 PENDING_METRICS = frozenset({"azwatch_crash_loop"})
@@ -102,3 +106,61 @@ def exported_metric_names() -> set[str]:
     return {
         sample.name for family in text_string_to_metric_families(text) for sample in family.samples
     }
+
+
+# --- the Grafana dashboard ------------------------------------------------------------------
+
+#: Grafana's own variables the queries may use.
+BUILTINS = {"__rate_interval", "__interval", "__range"}
+_VARIABLE = re.compile(r"\$\{(\w+)(?::\w+)?\}|\$(\w+)")
+_LABEL_VALUES = re.compile(r"^label_values\((.*),\s*(\w+)\)$", re.S)
+
+
+def dashboard() -> dict[str, Any]:
+    document: dict[str, Any] = json.loads(DASHBOARD.read_text(encoding="utf-8"))
+    return document
+
+
+def panels(document: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Every panel, those inside rows included."""
+    for panel in document["panels"]:
+        yield panel
+        yield from panel.get("panels", [])
+
+
+def variables(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {variable["name"]: variable for variable in document["templating"]["list"]}
+
+
+def variable_query(variable: dict[str, Any]) -> str:
+    query = variable["query"]
+    return str(query["query"] if isinstance(query, dict) else query)
+
+
+def queries(document: dict[str, Any]) -> dict[str, str]:
+    """Every PromQL expression of the dashboard, by where it is."""
+    found = {
+        f"panel {panel['id']} {panel['title']!r} target {target['refId']}": target["expr"]
+        for panel in panels(document)
+        for target in panel.get("targets", [])
+    }
+    for name, variable in variables(document).items():
+        if variable["type"] == "query":
+            match = _LABEL_VALUES.match(variable_query(variable).strip())
+            assert match, f"variable {name}: expected label_values(selector, label)"
+            found[f"variable {name}"] = match.group(1)
+    return found
+
+
+def used_variables(expr: str) -> set[str]:
+    return {braced or plain for braced, plain in _VARIABLE.findall(expr)}
+
+
+def substitute(expr: str, interval: str = "5m") -> str:
+    """*expr* as Grafana sends it: ranges become *interval*, selections match everything."""
+
+    def value(match: re.Match[str]) -> str:
+        name = match.group(1) or match.group(2)
+        return interval if name in BUILTINS else ".*"
+
+    return _VARIABLE.sub(value, expr)
