@@ -48,7 +48,9 @@ __all__ = [
     "HeadPoller",
     "PollResult",
     "fetch_head",
+    "header_number",
     "parse_retry_after",
+    "rpc_call",
 ]
 
 _log = logging.getLogger(__name__)
@@ -127,11 +129,20 @@ class HeadError(Exception):
     ``retry_after`` is the back-off the server asked for (rate limiting only), in seconds.
     """
 
-    def __init__(self, kind: FailureKind, detail: str, retry_after: float | None = None) -> None:
+    def __init__(
+        self,
+        kind: FailureKind,
+        detail: str,
+        retry_after: float | None = None,
+        *,
+        code: int | None = None,
+    ) -> None:
         super().__init__(f"{kind.value}: {detail}")
         self.kind = kind
         self.detail = detail
         self.retry_after = retry_after
+        #: The JSON-RPC error code, for ``RPC_ERROR`` (-32601: the method is not offered).
+        self.code = code
 
 
 # --- one request ------------------------------------------------------------------------------
@@ -160,7 +171,26 @@ async def fetch_head(
     Bounded by *timeout* seconds in total (connect, send, read). Every way the endpoint can
     fail raises :class:`HeadError`; cancellation propagates untouched.
     """
-    payload = {"jsonrpc": "2.0", "id": request_id, "method": "chain_getHeader", "params": []}
+    result = await rpc_call(session, url, "chain_getHeader", timeout=timeout, request_id=request_id)
+    return header_number(result, _Scrubber(url))
+
+
+async def rpc_call(
+    session: aiohttp.ClientSession,
+    url: str,
+    method: str,
+    params: Sequence[object] = (),
+    *,
+    timeout: float,  # noqa: ASYNC109 - a per-call budget, applied inside with fail_after
+    request_id: int = 1,
+) -> object:
+    """The ``result`` of the JSON-RPC call *method* on *url* (it may be ``null``).
+
+    Bounded by *timeout* seconds in total. Every way the endpoint can fail (no answer, an HTTP
+    error, not JSON, a JSON-RPC error, an answer to another request) raises
+    :class:`HeadError`, classified and safe to show; cancellation propagates untouched.
+    """
+    payload = {"jsonrpc": "2.0", "id": request_id, "method": method, "params": list(params)}
     try:
         # Both deadlines: aiohttp's frees the connection its own way, anyio's is exact and
         # also covers what aiohttp's does not (pool waits, DNS on some resolvers).
@@ -185,7 +215,7 @@ async def fetch_head(
         raise HeadError(FailureKind.REFUSED, f"request failed: {type(exc).__name__}") from None
     except OSError as exc:
         raise HeadError(FailureKind.REFUSED, f"connection error: {_os_reason(exc)}") from None
-    return _head_of(answer, request_id, _Scrubber(url))
+    return _result_of(answer, request_id, _Scrubber(url))
 
 
 async def _post(
@@ -213,8 +243,8 @@ async def _post(
         )
 
 
-def _head_of(answer: _Answer, request_id: int, scrub: _Scrubber) -> int:
-    """Classify an HTTP answer: the head number, or the :class:`HeadError` it amounts to."""
+def _result_of(answer: _Answer, request_id: int, scrub: _Scrubber) -> object:
+    """Classify an HTTP answer: the call's result, or the :class:`HeadError` it amounts to."""
     status = f"HTTP {answer.status}"
     if answer.reason:
         status = f"{status} {scrub.snippet(answer.reason, 40)}"
@@ -254,7 +284,12 @@ def _head_of(answer: _Answer, request_id: int, scrub: _Scrubber) -> int:
             FailureKind.BAD_RESULT, f"answer is a JSON {_json_type(body)}, not an object"
         )
     if rpc_error is not None:
-        raise HeadError(FailureKind.RPC_ERROR, _rpc_error_text(rpc_error, scrub))
+        code = rpc_error.get("code") if isinstance(rpc_error, dict) else None
+        raise HeadError(
+            FailureKind.RPC_ERROR,
+            _rpc_error_text(rpc_error, scrub),
+            code=code if type(code) is int else None,
+        )
     answer_id = body.get("id")
     # `type() is int`: JSON true would otherwise equal id 1.
     if type(answer_id) is not int or answer_id != request_id:
@@ -263,10 +298,18 @@ def _head_of(answer: _Answer, request_id: int, scrub: _Scrubber) -> int:
             f"answer id {scrub.snippet(json.dumps(answer_id), 30)} does not match request id "
             f"{request_id}",
         )
-    result = body.get("result")
+    if "result" not in body:
+        raise HeadError(FailureKind.BAD_RESULT, "answer has neither result nor error")
+    return body["result"]
+
+
+def header_number(result: object, scrub: _Scrubber | None = None) -> int:
+    """The block number of a ``chain_getHeader`` result, or the :class:`HeadError` it is."""
+    scrub = scrub or _Scrubber("")
     if not isinstance(result, dict):
-        what = "missing" if "result" not in body else f"a JSON {_json_type(result)}"
-        raise HeadError(FailureKind.BAD_RESULT, f"result is {what}, not a header")
+        raise HeadError(
+            FailureKind.BAD_RESULT, f"result is a JSON {_json_type(result)}, not a header"
+        )
     if "number" not in result:
         raise HeadError(FailureKind.BAD_RESULT, "header has no number")
     number = result["number"]
