@@ -22,7 +22,10 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from azwatch.config import Config
-from azwatch.state import NodeState
+from azwatch.state import NodeState, log_is_fresh, log_stale_after
+
+#: Seconds between a healthy node's lines; beyond it, each second of silence may hide a block.
+LINE_GRACE = 1.0
 
 
 class Rule(StrEnum):
@@ -41,6 +44,7 @@ class HoldReason(StrEnum):
     RESTART_IN_FLIGHT = "restart_in_progress"
     COOLDOWN = "cooldown"
     LOG_HISTORY = "reading_log_history"
+    LOG_SILENT = "log_silent"
     NO_BEST = "no_local_best"
     NO_HEAD = "no_head_sample"
     HEAD_STALE = "head_stale"
@@ -57,6 +61,7 @@ BLIND_REASONS = frozenset(
     {
         HoldReason.NOT_RUNNING,
         HoldReason.LOG_HISTORY,
+        HoldReason.LOG_SILENT,
         HoldReason.NO_BEST,
         HoldReason.NO_HEAD,
         HoldReason.HEAD_STALE,
@@ -221,8 +226,15 @@ def decide(state: NodeState, now: float, config: Config) -> Decision:
             HoldReason.LOG_HISTORY,
             "reading the run's log up to the present; its lines are history until then",
         )
-    if run.best is None or run.best_advanced_at is None:
+    if run.best is None or run.best_advanced_at is None or run.log_seen_at is None:
         return hold(HoldReason.NO_BEST, "no local best block seen in this run yet")
+    log_age = now - run.log_seen_at
+    if not log_is_fresh(run, now, config):
+        return hold(
+            HoldReason.LOG_SILENT,
+            f"no log line for {log_age:.0f}s (> {log_stale_after(config):g}s) from a running "
+            "container: its best is unknown until the follower brings lines again",
+        )
     if state.head is None or state.head_at is None:
         why = state.head_error or "no answer yet"
         return hold(HoldReason.NO_HEAD, f"no network head from the reference RPC ({why})")
@@ -233,7 +245,9 @@ def decide(state: NodeState, now: float, config: Config) -> Decision:
             f"latest network head is {now - state.head_at:.0f}s old{why}",
         )
 
-    lag = state.head - run.best
+    # The best is as old as the latest line, and the node may have imported about a block a
+    # second since: the lag counted is the least the node can have.
+    lag = state.head - run.best - int(max(0.0, log_age - LINE_GRACE))
     rate = facts.catch_up_rate
     guard = config.catch_up_rate > 0
     catching_up = guard and rate is not None and rate >= config.catch_up_rate
@@ -264,7 +278,8 @@ def decide(state: NodeState, now: float, config: Config) -> Decision:
         blocked.append(guard_hold)
 
     # Rule 2: stall; the head must have risen meanwhile, or the whole chain halted.
-    stalled_for = now - run.best_advanced_at
+    # Only time in which lines arrived counts: a silent stream is not a stalled node.
+    stalled_for = run.log_seen_at - run.best_advanced_at
     if stalled_for >= config.stall_timeout:
         text = (
             f"best #{run.best} has not advanced for {stalled_for:.0f}s "
@@ -279,7 +294,8 @@ def decide(state: NodeState, now: float, config: Config) -> Decision:
             return Restart(
                 Rule.STALL, f"{text} while the head rose #{seen[0]} -> #{seen[1]}", facts
             )
-    else:
+    elif run.best_advanced_at + config.stall_timeout > now:
+        # Lines that arrive in time make the stall; a wake-up then looks again.
         wake_ups.append(run.best_advanced_at + config.stall_timeout)
 
     # Rule 3: falling behind: the average lag rose bucket after bucket.

@@ -41,6 +41,9 @@ from azwatch.events import (
 
 #: Seconds into a new session during which production in the previous one still counts.
 SESSION_GRACE = 60.0
+#: Seconds without a node line after which the log's signals are unknown. A live node prints
+#: a status line every 20 s even when stalled, so this is two of those and a margin.
+LOG_STALE_AFTER = 45.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +69,9 @@ class Run:
     log_live: bool = False
     #: Why this run's log cannot be read at all (``None``: it can, or it is not known yet).
     log_unreadable: str | None = None
+    #: When the latest node line of this run arrived (or the log was last read to the
+    #: present): what the log says is only as fresh as this.
+    log_seen_at: float | None = None
     best: int | None = None
     #: When ``best`` last increased.
     best_advanced_at: float | None = None
@@ -164,15 +170,23 @@ def apply(state: NodeState, event: Event, now: float, config: Config) -> NodeSta
                     presealed=False,
                     produced_previous_session=run.produced_this_session,
                     has_lines=True,
+                    log_seen_at=now,
                 ),
             )
         case NodeBanner():
             if not run.has_lines:
                 # The first line of the run we already know about (from its start event).
-                return replace(state, run=replace(run, has_lines=True))
+                return replace(state, run=replace(run, has_lines=True, log_seen_at=now))
             # The node process started again in the same stream: its lines are live already.
             return _new_run(
-                state, Run(run_id=None, started_at=now, has_lines=True, log_live=run.log_live)
+                state,
+                Run(
+                    run_id=None,
+                    started_at=now,
+                    has_lines=True,
+                    log_live=run.log_live,
+                    log_seen_at=now,
+                ),
             )
         case RunStarted(run_id, started_at):
             if run_id == run.run_id:
@@ -207,7 +221,8 @@ def apply(state: NodeState, event: Event, now: float, config: Config) -> NodeSta
             # The lag samples taken while the tail was read compare an old best with the
             # current head: they measure the reading, not the node.
             return replace(
-                state, run=replace(run, log_live=True, lags=(), heads_since_advance=None)
+                state,
+                run=replace(run, log_live=True, log_seen_at=now, lags=(), heads_since_advance=None),
             )
     return state  # pragma: no cover - every event type is matched above
 
@@ -295,7 +310,8 @@ class _Instant:
         if not self.lines:
             return state
         run = state.run
-        changes: dict[str, Any] = {"has_lines": True}  # Run fields and their new values
+        # Run fields and their new values: a line arrived, whatever it says.
+        changes: dict[str, Any] = {"has_lines": True, "log_seen_at": now}
         if self.best is not None and (run.best is None or self.best > run.best):
             changes.update(best=self.best, best_advanced_at=now, heads_since_advance=None)
         if self.finalized is not None:
@@ -324,7 +340,9 @@ def _with_head(state: NodeState, head: int, now: float, config: Config) -> NodeS
     run = state.run
     if run.best is None:
         return replace(state, head=head, head_at=now, head_error=None)
-    if not run.log_live:
+    if not run.log_live or not log_is_fresh(run, now, config):
+        # Against a best from the log's history, or from a log fallen silent, the lag
+        # measures the reading, not the node: no lag sample.
         return replace(state, head=head, head_at=now, head_error=None)
     lag = head - run.best
     horizon = now - config.trend_window
@@ -348,3 +366,16 @@ def _with_head(state: NodeState, head: int, now: float, config: Config) -> NodeS
         healthy_since=healthy_since,
         unhelped_restarts=unhelped,
     )
+
+
+def log_stale_after(config: Config) -> float:
+    """Seconds without a node line after which what the log said no longer counts.
+
+    Never longer than ``LOG_SILENCE_TIMEOUT``, after which the follower re-attaches anyway.
+    """
+    return min(LOG_STALE_AFTER, config.log_silence_timeout)
+
+
+def log_is_fresh(run: Run, now: float, config: Config) -> bool:
+    """The log brought a line recently enough for its signals to count."""
+    return run.log_seen_at is not None and now - run.log_seen_at <= log_stale_after(config)

@@ -357,7 +357,10 @@ class Supervisor:
             book.wake_at = None
             self._restart(book, decision, now)
             return True
-        book.wake_at = decision.until
+        # A wake-up that is not in the future would only spin.
+        book.wake_at = (
+            decision.until if decision.until is not None and decision.until > now else None
+        )
         if decision.reason == book.shown_reason:
             return False
         book.shown_reason = decision.reason

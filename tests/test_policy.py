@@ -33,6 +33,7 @@ def state(
     heads_since: tuple[int, int] | None = None,
     lags: tuple[LagSample, ...] = (),
     started_at: float = 0.0,
+    log_age: float = 0.0,
     **run_fields: object,
 ) -> NodeState:
     """A running node at time T, described by the few facts a case cares about."""
@@ -41,6 +42,7 @@ def state(
         started_at=started_at,
         has_lines=True,
         log_live=True,
+        log_seen_at=T - log_age,
         best=best,
         best_advanced_at=None if best is None else T - stalled_for,
         heads_since_advance=heads_since,

@@ -172,9 +172,23 @@ def test_a_banner_after_other_lines_is_a_new_run() -> None:
     assert (state.run.started_at, state.run.best) == (50, None)
 
 
+def test_a_silent_log_records_no_lag() -> None:
+    """A head sample against a best from a log fallen silent measures the silence: no sample."""
+    state = fold([(0, BlockImported(100)), (1, HeadSample(103)), (300, HeadSample(400))])
+    assert state.run.lags == (LagSample(1, 3),)
+    assert state.head == 400
+
+
 def test_head_samples_record_lag_and_its_window() -> None:
     """Each head sample with a known best records a lag sample; old ones leave the window."""
-    state = fold([(0, BlockImported(100)), (1, HeadSample(103)), (400, HeadSample(110))])
+    state = fold(
+        [
+            (0, BlockImported(100)),
+            (1, HeadSample(103)),
+            (399, BlockImported(100)),
+            (400, HeadSample(110)),
+        ]
+    )
     assert (LagSample(400, 10),) == state.run.lags
     assert (state.head, state.head_at) == (110, 400)
 
@@ -233,12 +247,14 @@ def test_recovery_resets_the_backoff_after_the_recovery_period() -> None:
     assert state.unhelped_restarts == 2
     state = fold([(3, BlockImported(100)), (10, HeadSample(105))], state)
     assert state.healthy_since == 10
-    state = fold([(300, HeadSample(150))], state)  # lag 50: the streak breaks
+    state = fold(
+        [(299, BlockImported(100)), (300, HeadSample(150))], state
+    )  # lag 50: the streak breaks
     assert state.healthy_since is None
     state = fold([(301, BlockImported(150)), (310, HeadSample(150))], state)
-    state = fold([(909, HeadSample(150))], state)
+    state = fold([(908, BlockImported(150)), (909, HeadSample(150))], state)
     assert state.unhelped_restarts == 2  # 599 s: not yet
-    state = fold([(910, HeadSample(151))], state)
+    state = fold([(910, HeadSample(151))], state)  # the line at 908 is still fresh
     assert state.unhelped_restarts == 0
 
 

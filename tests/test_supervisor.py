@@ -104,7 +104,7 @@ class Drive:
 
 def restart_now(drive: Drive, at: float, *, lag: int = 500) -> RestartContainer:
     """Bring the node to a severe lag at *at* and return the restart it decides."""
-    drive.events(at - 2, BlockImported(1000))
+    drive.events(at, BlockImported(1000))
     out = drive.head(at, 1000 + lag)
     restarts = [e for e in out if isinstance(e, RestartContainer)]
     assert len(restarts) == 1, out
@@ -154,6 +154,7 @@ def test_a_stall_restart_helped_when_the_best_advances(
     drive = Drive(config)
     drive.events(1, BlockImported(1000))
     for at in range(5, 60, 5):
+        drive.events(at, BlockImported(1000))  # a stalled node still prints its status line
         drive.head(at, 1000 + at)
     (restart,) = drive.restarts()
     assert restart.decision.rule is Rule.STALL
@@ -377,6 +378,7 @@ def test_the_summary_never_says_caught_up_on_a_stale_head() -> None:
     drive = Drive()
     drive.events(1, BlockImported(1000))
     drive.head(2, 1000)
+    drive.events(59, BlockImported(1000))
     drive.tick(60)  # the head is 58 s old: twice the poll interval is 20 s
     (summary,) = drive.logs("summary")
     assert "caught up" not in summary
@@ -420,3 +422,47 @@ def test_an_unreadable_log_holds_for_want_of_a_best_and_says_why() -> None:
     decision = drive.supervisor.books[NAME].decision
     assert isinstance(decision, Hold)
     assert (decision.reason, decision.detail) == (HoldReason.NO_BEST, f"no local best block: {why}")
+
+
+@pytest.mark.parametrize("stall_timeout", [30.0, 90.0], ids=["stall-below-silence", "stall-above"])
+def test_a_stream_that_stops_delivering_is_unknown_data_not_a_stall(stall_timeout: float) -> None:
+    """json-file rotation can stop a follow without ending it: the node goes on printing,
+    azwatch sees nothing until the follower re-attaches (LOG_SILENCE_TIMEOUT) and the cursor
+    brings the lines it missed. With the catch-up guard off, nothing is restarted meanwhile."""
+    config = replace(
+        CONFIG, stall_timeout=stall_timeout, log_silence_timeout=60.0, catch_up_rate=0.0
+    )
+    drive = Drive(config)
+    for at in range(1, 101):  # healthy: a block a second, the head polled every 10 s
+        drive.events(at, BlockImported(1000 + at))
+        if at % 10 == 0:
+            drive.head(at + 0.5, 1000 + at)
+    for at in range(110, 161, 10):  # the stream delivers nothing; the chain moves on
+        drive.head(at + 0.5, 1000 + at)
+    decision = drive.supervisor.books[NAME].decision
+    assert isinstance(decision, Hold)
+    assert decision.reason is HoldReason.LOG_SILENT
+    # The re-attach brings the 60 lines the stream missed, as one batch.
+    drive.events(161, *(BlockImported(1000 + at) for at in range(101, 162)))
+    for at in range(162, 400):
+        drive.events(at, BlockImported(1000 + at))
+        if at % 10 == 0:
+            drive.head(at + 0.5, 1000 + at)
+    assert drive.restarts() == []
+
+
+def test_started_beside_a_healthy_node_with_a_long_tail_and_the_guard_off() -> None:
+    """The tail's first lines are minutes old; a head sample read meanwhile is the present."""
+    config = replace(CONFIG, cooldown=60.0, catch_up_rate=0.0)
+    drive = Drive(config, started_at=None)  # type: ignore[arg-type]
+    drive.events(0, RunStarted("run-1", -180.0))
+    for chunk in range(0, 180, 30):  # the tail arrives in bursts, oldest first
+        drive.events(0.1, *(BlockImported(1000 + n) for n in range(chunk, chunk + 30)))
+        drive.head(0.1, 1180)  # lag 150 against a best from the start of the tail
+    drive.events(0.2, LogCaughtUp())
+    for at in range(1, 120):
+        drive.events(at, BlockImported(1180 + at))
+        if at % 10 == 0:
+            drive.head(at + 0.5, 1180 + at)
+    assert drive.restarts() == []
+    assert drive.logs("attached")
