@@ -62,6 +62,12 @@ DEFAULT_RETRY_AFTER = 10.0
 #: for days.
 MAX_RETRY_AFTER = 900.0
 
+#: Blocks an endpoint's answer may fall below its own earlier answer and still be its lagging
+#: twin behind a load balancer: its earlier head keeps counting. A larger fall is a new start.
+STEP_BACK_LIMIT = 100
+#: With three or more answers, one further than this from their median is left out.
+OUTLIER_BLOCKS = 100
+
 #: JSON-RPC error code that RPC providers answer with when they throttle a client.
 RATE_LIMIT_CODE = -32029
 
@@ -113,6 +119,8 @@ class PollResult:
 
     heads: tuple[int, ...]
     failures: tuple[EndpointFailure, ...]
+    #: Endpoints that answered far from the others (three or more answers): left out.
+    outliers: tuple[str, ...] = ()
 
     def event(self) -> HeadSample | HeadUnavailable:
         """The watcher event for this round: the median head, or why there is none."""
@@ -444,6 +452,10 @@ class _Endpoint:
     last_kind: FailureKind | None = None
     #: ``anyio.current_time()`` before which the endpoint is not asked (rate limiting).
     not_before: float = -math.inf
+    #: The highest head it answered: a load-balanced endpoint may answer lower a moment later.
+    highest: int | None = None
+    stepped_back: bool = False
+    outlier: bool = False
 
 
 class HeadPoller:
@@ -516,16 +528,74 @@ class HeadPoller:
                 else:
                     outcomes.append(None)
                     tg.start_soon(self._ask, endpoint, outcomes, index, next(self._ids))
-        heads: list[int] = []
+        answers: list[tuple[_Endpoint, int]] = []
         failures: list[EndpointFailure] = []
         for endpoint, outcome in zip(self._endpoints, outcomes, strict=True):
             assert outcome is not None, "every asked endpoint stores an outcome"
             self._record(endpoint, outcome)
             if isinstance(outcome, int):
-                heads.append(outcome)
+                answers.append((endpoint, self._monotonic(endpoint, outcome)))
             else:
                 failures.append(outcome)
-        return PollResult(tuple(heads), tuple(failures))
+        kept, outliers = self._without_outliers(answers)
+        return PollResult(tuple(kept), tuple(failures), tuple(outliers))
+
+    def _monotonic(self, endpoint: _Endpoint, head: int) -> int:
+        """*head*, or the endpoint's earlier higher head when it stepped back a little.
+
+        Behind a load balancer an endpoint's backends lag each other by a few blocks; taken
+        as they come, its answers go down and up again, and "up" would look like the chain
+        moving while this node stalls. A fall of more than :data:`STEP_BACK_LIMIT` is taken
+        as it is (the endpoint started over).
+        """
+        highest = endpoint.highest
+        if highest is None or head >= highest or highest - head > STEP_BACK_LIMIT:
+            if endpoint.stepped_back:
+                endpoint.stepped_back = False
+                self._log.info(
+                    "head endpoint %s no longer answers below its own earlier head", endpoint.label
+                )
+            endpoint.highest = head
+            return head
+        if not endpoint.stepped_back:
+            endpoint.stepped_back = True
+            self._log.info(
+                "head endpoint %s answered #%d, below its own earlier #%d (a load balancer's "
+                "lagging backend?); its earlier head counts",
+                endpoint.label,
+                head,
+                highest,
+            )
+        return highest
+
+    def _without_outliers(
+        self, answers: list[tuple[_Endpoint, int]]
+    ) -> tuple[list[int], list[str]]:
+        """The heads to take the median of, and the endpoints left out as far from the rest."""
+        heads = [head for _, head in answers]
+        middle = median_head(heads) if len(heads) >= 3 else None
+        kept: list[int] = []
+        outliers: list[str] = []
+        for endpoint, head in answers:
+            far = middle is not None and abs(head - middle) > OUTLIER_BLOCKS
+            if far != endpoint.outlier:
+                endpoint.outlier = far
+                if far:
+                    self._log.warning(
+                        "head endpoint %s answered #%d, %d blocks from the others' median #%d; "
+                        "left out of the median while it is that far",
+                        endpoint.label,
+                        head,
+                        abs(head - (middle or 0)),
+                        middle,
+                    )
+                else:
+                    self._log.info("head endpoint %s agrees with the others again", endpoint.label)
+            if far:
+                outliers.append(endpoint.label)
+            else:
+                kept.append(head)
+        return kept, outliers
 
     async def _ask(
         self,

@@ -469,3 +469,51 @@ def test_failure_summary_and_error_fields() -> None:
         3.0,
     )
     assert PollResult((), ()).event() == HeadUnavailable("no reference endpoint configured")
+
+
+async def test_an_endpoint_that_steps_back_keeps_its_earlier_head(
+    session: aiohttp.ClientSession, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A load balancer's lagging backend answers lower a moment later: that fall, and the
+    rise after it, must not look like the chain moving (the stall rule's proof)."""
+    caplog.set_level(logging.INFO, logger="azwatch.head")
+    async with FakeRpc(1000) as rpc:
+        poller = HeadPoller(session, [rpc.url], timeout=TIMEOUT)
+        seen = []
+        for head in (1000, 995, 994, 1000, 1001, 700):
+            rpc.head = head
+            seen.append((await poller.poll()).heads)
+    # Small falls keep the earlier head; a fall of more than STEP_BACK_LIMIT is a new start.
+    assert seen == [(1000,), (1000,), (1000,), (1000,), (1001,), (700,)]
+    said = [r.getMessage() for r in caplog.records if "below its own earlier" in r.getMessage()]
+    assert len(said) == 2  # once when it stepped back, once when it stopped
+    assert "answered #995, below its own earlier #1000" in said[0]
+
+
+async def test_one_endpoint_far_from_the_others_is_left_out_and_said_once(
+    session: aiohttp.ClientSession, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="azwatch.head")
+    async with FakeRpc(1000) as a, FakeRpc(1002) as b, FakeRpc(5000) as far:
+        poller = HeadPoller(session, [a.url, b.url, far.url], timeout=TIMEOUT)
+        label = endpoint_label(far.url)
+        first = await poller.poll()
+        second = await poller.poll()
+        far.head = 1003
+        back = await poller.poll()
+    assert (first.heads, first.outliers) == ((1000, 1002), (label,))
+    assert first.event() == HeadSample(1000, answers=2)  # never the far answer's lag
+    assert second.outliers == (label,)
+    assert (back.heads, back.outliers) == ((1000, 1002, 1003), ())
+    warned = [r for r in caplog.records if "left out of the median" in r.getMessage()]
+    assert len(warned) == 1
+    assert warned[0].levelname == "WARNING"
+    assert any("agrees with the others again" in r.getMessage() for r in caplog.records)
+
+
+async def test_two_endpoints_are_never_outliers(session: aiohttp.ClientSession) -> None:
+    """With two answers there is no majority to judge by: the lower median, as before."""
+    async with FakeRpc(1000) as a, FakeRpc(5000) as b:
+        result = await HeadPoller(session, [a.url, b.url], timeout=TIMEOUT).poll()
+    assert (result.heads, result.outliers) == ((1000, 5000), ())
+    assert result.event() == HeadSample(1000, answers=2)
