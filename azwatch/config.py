@@ -480,6 +480,13 @@ class Config:
         "decide and log, never restart",
         per_container=True,
     )
+    check_chain: bool = setting(
+        True,
+        "CHECK_CHAIN",
+        Kind(_boolean, "true or false"),
+        "use only reference endpoints whose genesis is the node's (false: trust them all)",
+        per_container=True,
+    )
     http_port: int | None = setting(
         None,
         "HTTP_PORT",

@@ -12,7 +12,7 @@ separately, so the same event means the same thing in a replay and in a live wat
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 
 # --- log events -------------------------------------------------------------------------------
@@ -71,9 +71,14 @@ class BlockPreSealed:
 
 @dataclass(frozen=True, slots=True)
 class PeersReported:
-    """``Network status report: …/sync/0 connected peers - K;``"""
+    """``Network status report: /0x7025…344e/sync/0 connected peers - K;``
+
+    The protocol names the node's chain: *genesis* is its genesis hash in the short form
+    the node prints (first and last four hex digits), or ``None`` when the line has none.
+    """
 
     peers: int
+    genesis: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,11 +145,30 @@ class ContainerStatus:
 
 
 @dataclass(frozen=True, slots=True)
+class ReferenceAnswer:
+    """One reference endpoint's head in a poll round, with the chain it serves.
+
+    *genesis* is the endpoint's genesis hash in the node's short form (``0x7025…344e``), or
+    ``None`` when the endpoint has not told it.
+    """
+
+    endpoint: str
+    head: int
+    genesis: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class HeadSample:
-    """The network head from the reference RPC: the median of the endpoints that answered."""
+    """The network head from the reference RPC: the median of the endpoints that answered.
+
+    *sources* are the answers behind it, when known: with them, each node takes the median
+    of the endpoints that serve its own chain (``CHECK_CHAIN``).
+    """
 
     head: int
     answers: int = 1
+    #: Where the sample came from: provenance, not part of its value.
+    sources: tuple[ReferenceAnswer, ...] = field(default=(), compare=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,7 +1,7 @@
 """The head poller: ask the reference RPC endpoints for the network head.
 
 Every round sends JSON-RPC ``chain_getHeader`` to all configured endpoints at once and keeps
-the answers that are well formed. The median of those (:func:`azwatch.policy.median_head`)
+the answers that are well formed. The median of those (:func:`azwatch.state.median_head`)
 becomes a :class:`~azwatch.events.HeadSample`; a round in which nobody answered well becomes a
 :class:`~azwatch.events.HeadUnavailable` that says why. A broken endpoint is a fact to report,
 never a number and never an exception, so one bad provider cannot make a healthy node look
@@ -25,7 +25,7 @@ import re
 import socket
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC
 from enum import StrEnum
 from typing import Any
@@ -35,9 +35,9 @@ import aiohttp
 import anyio
 import anyio.abc
 
-from azwatch.events import HeadSample, HeadUnavailable
-from azwatch.policy import median_head
+from azwatch.events import HeadSample, HeadUnavailable, ReferenceAnswer
 from azwatch.redaction import MASK, endpoint_label, redact_url
+from azwatch.state import median_head
 
 __all__ = [
     "DEFAULT_RETRY_AFTER",
@@ -48,6 +48,7 @@ __all__ = [
     "HeadPoller",
     "PollResult",
     "fetch_head",
+    "genesis_short",
     "header_number",
     "parse_retry_after",
     "rpc_call",
@@ -78,6 +79,10 @@ _SNIPPET = 100
 # `number` is a U256 rendered as 0x-hex without leading zeros; block numbers fit in u32 on
 # Aleph Zero, so 16 digits (u64) is generous and anything longer is garbage, not a head.
 _HEX_NUMBER_RE = re.compile(r"0x[0-9a-fA-F]{1,16}")
+# A block hash: 32 bytes as 0x-hex.
+_HASH_RE = re.compile(r"0x[0-9a-fA-F]{64}")
+#: Seconds before asking again an endpoint that could not tell its genesis.
+GENESIS_RETRY = 60.0
 
 
 class FailureKind(StrEnum):
@@ -121,14 +126,22 @@ class PollResult:
     failures: tuple[EndpointFailure, ...]
     #: Endpoints that answered far from the others (three or more answers): left out.
     outliers: tuple[str, ...] = ()
+    #: The answers in *heads*, each with its endpoint and the chain it serves.
+    sources: tuple[ReferenceAnswer, ...] = field(default=(), compare=False)
 
     def event(self) -> HeadSample | HeadUnavailable:
         """The watcher event for this round: the median head, or why there is none."""
         if self.heads:
-            return HeadSample(median_head(self.heads), answers=len(self.heads))
+            return HeadSample(median_head(self.heads), len(self.heads), self.sources)
         if not self.failures:
             return HeadUnavailable("no reference endpoint configured")
         return HeadUnavailable("; ".join(failure.summary for failure in self.failures))
+
+
+def genesis_short(block_hash: str) -> str:
+    """A hash in the short form the node prints in its protocol names: ``0x7025…344e``."""
+    lowered = block_hash.lower()
+    return f"{lowered[:6]}…{lowered[-4:]}"
 
 
 class HeadError(Exception):
@@ -456,6 +469,11 @@ class _Endpoint:
     highest: int | None = None
     stepped_back: bool = False
     outlier: bool = False
+    #: The genesis hash it serves, in the node's short form (``0x7025…344e``); ``None`` until
+    #: it told, and asked again after it recovers from a failure (it may have been redeployed).
+    genesis: str | None = None
+    genesis_asked_at: float = -math.inf
+    genesis_problem: str | None = None
 
 
 class HeadPoller:
@@ -537,8 +555,19 @@ class HeadPoller:
                 answers.append((endpoint, self._monotonic(endpoint, outcome)))
             else:
                 failures.append(outcome)
-        kept, outliers = self._without_outliers(answers)
-        return PollResult(tuple(kept), tuple(failures), tuple(outliers))
+        kept: list[tuple[_Endpoint, int]] = []
+        outliers: list[str] = []
+        # Endpoints of different chains are not each other's outliers: judge within a chain.
+        for genesis in dict.fromkeys(endpoint.genesis for endpoint, _ in answers):
+            group = [(endpoint, head) for endpoint, head in answers if endpoint.genesis == genesis]
+            group_kept, group_outliers = self._without_outliers(group)
+            kept += group_kept
+            outliers += group_outliers
+        kept.sort(key=lambda answer: self._endpoints.index(answer[0]))
+        sources = tuple(ReferenceAnswer(e.label, head, e.genesis) for e, head in kept)
+        return PollResult(
+            tuple(head for _, head in kept), tuple(failures), tuple(outliers), sources
+        )
 
     def _monotonic(self, endpoint: _Endpoint, head: int) -> int:
         """*head*, or the endpoint's earlier higher head when it stepped back a little.
@@ -570,11 +599,11 @@ class HeadPoller:
 
     def _without_outliers(
         self, answers: list[tuple[_Endpoint, int]]
-    ) -> tuple[list[int], list[str]]:
-        """The heads to take the median of, and the endpoints left out as far from the rest."""
+    ) -> tuple[list[tuple[_Endpoint, int]], list[str]]:
+        """The answers to take the median of, and the endpoints left out as far from the rest."""
         heads = [head for _, head in answers]
         middle = median_head(heads) if len(heads) >= 3 else None
-        kept: list[int] = []
+        kept: list[tuple[_Endpoint, int]] = []
         outliers: list[str] = []
         for endpoint, head in answers:
             far = middle is not None and abs(head - middle) > OUTLIER_BLOCKS
@@ -594,7 +623,7 @@ class HeadPoller:
             if far:
                 outliers.append(endpoint.label)
             else:
-                kept.append(head)
+                kept.append((endpoint, head))
         return kept, outliers
 
     async def _ask(
@@ -609,6 +638,8 @@ class HeadPoller:
             outcomes[index] = await fetch_head(
                 self._session, endpoint.url, timeout=self._timeout, request_id=request_id
             )
+            if endpoint.failed_polls or endpoint.genesis is None:
+                await self._ask_genesis(endpoint, request_id)
         except HeadError as exc:
             retry_after = exc.retry_after
             if exc.kind is FailureKind.RATE_LIMITED:
@@ -616,6 +647,41 @@ class HeadPoller:
                     retry_after = self._backoff()
                 endpoint.not_before = anyio.current_time() + retry_after
             outcomes[index] = EndpointFailure(endpoint.label, exc.kind, exc.detail, retry_after)
+
+    async def _ask_genesis(self, endpoint: _Endpoint, request_id: int) -> None:
+        """Learn which chain *endpoint* serves: ``chain_getBlockHash(0)``, its genesis hash."""
+        now = anyio.current_time()
+        if endpoint.genesis is None and now - endpoint.genesis_asked_at < GENESIS_RETRY:
+            return
+        endpoint.genesis_asked_at = now
+        try:
+            result = await rpc_call(
+                self._session,
+                endpoint.url,
+                "chain_getBlockHash",
+                [0],
+                timeout=self._timeout,
+                request_id=request_id,
+            )
+        except HeadError as exc:
+            problem = f"cannot tell which chain it serves: {exc.kind.value}: {exc.detail}"
+        else:
+            if isinstance(result, str) and _HASH_RE.fullmatch(result):
+                genesis = genesis_short(result)
+                if endpoint.genesis is not None and genesis != endpoint.genesis:
+                    self._log.warning(
+                        "head endpoint %s now serves another chain: genesis %s, was %s",
+                        endpoint.label,
+                        genesis,
+                        endpoint.genesis,
+                    )
+                endpoint.genesis, endpoint.genesis_problem = genesis, None
+                return
+            shown = _Scrubber(endpoint.url).snippet(json.dumps(result), 80)
+            problem = f"answered its genesis hash in an unexpected form: {shown}"
+        if problem != endpoint.genesis_problem:
+            endpoint.genesis_problem = problem
+            self._log.warning("head endpoint %s %s", endpoint.label, problem)
 
     def _backoff(self) -> float:
         """The back-off for a rate limit that named none."""

@@ -72,7 +72,9 @@ _PREPARED_RE = re.compile(rf"🎁 Prepared block for proposing at {_NUM} ")
 # 🔖 Pre-sealed block for proposal at 105500702. Hash now 0x0475…, previously 0x0e8f….
 _PRESEALED_RE = re.compile(rf"🔖 Pre-sealed block for proposal at {_NUM}\.")
 # Network status report: /0x7025…344e/sync/0 connected peers - 26;
-_PEERS_RE = re.compile(rf"Network status report: /\S*/sync/0 connected peers - {_NUM};")
+_PEERS_RE = re.compile(rf"Network status report: /(\S*)/sync/0 connected peers - {_NUM};")
+# The protocol is "/{genesis}/sync/0", the genesis hash in its short Display form.
+_GENESIS_SHORT_RE = re.compile(r"0x[0-9a-f]{4}…[0-9a-f]{4}")
 # Essential task `aleph` failed. Shutting down service.
 _ESSENTIAL_RE = re.compile(r"Essential task `[^`]*` failed")
 # Thread 'tokio-runtime-worker' panicked at '<message>', <file>:<line>
@@ -247,7 +249,10 @@ def _parse_n(message: str) -> LogEvent | None:
     if message == _MAJOR_SYNC_OFF:
         return MajorSyncChanged(active=False)
     match = _PEERS_RE.match(message)
-    return PeersReported(int(match[1])) if match else None
+    if match is None:
+        return None
+    genesis = match[1] if _GENESIS_SHORT_RE.fullmatch(match[1]) else None
+    return PeersReported(int(match[2]), genesis)
 
 
 def _parse_r(message: str) -> LogEvent | None:

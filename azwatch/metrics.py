@@ -76,6 +76,11 @@ class SnapshotCollector(Collector):
         failed = CounterMetricFamily(
             "azwatch_restart_failures", "Restart calls that failed", labels=label
         )
+        wrong_chain = GaugeMetricFamily(
+            "azwatch_reference_wrong_chain",
+            "1 for each reference endpoint that serves another chain than the node (not used)",
+            labels=["container", "endpoint"],
+        )
         lines = CounterMetricFamily(
             "azwatch_log_lines", "Log lines read from the container", labels=label
         )
@@ -101,10 +106,13 @@ class SnapshotCollector(Collector):
                 restarts.add_metric([name, rule.value], by_rule.get(rule.value, 0))
             failed.add_metric([name], view.failed_restarts)
             lines.add_metric([name], view.log.lines)
+            for endpoint in view.wrong_chain:
+                wrong_chain.add_metric([name, endpoint], 1)
         yield from gauges.values()
         yield restarts
         yield failed
         yield lines
+        yield wrong_chain
         yield from _rpc_errors(snapshot)
 
 

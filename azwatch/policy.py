@@ -16,8 +16,6 @@ the answer is a hold that says why: unknown data never restarts a node.
 from __future__ import annotations
 
 import itertools
-import statistics
-from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -51,6 +49,8 @@ class HoldReason(StrEnum):
     CATCHING_UP = "catching_up"
     CATCH_UP_UNKNOWN = "catch_up_rate_unknown"
     CHAIN_HALTED = "chain_halted"
+    CHAIN_UNKNOWN = "node_chain_unknown"
+    WRONG_CHAIN = "reference_wrong_chain"
     PRODUCING = "producing_blocks"
     MAJOR_SYNC = "major_sync"
     HEALTHY = "healthy"
@@ -65,6 +65,8 @@ BLIND_REASONS = frozenset(
         HoldReason.NO_BEST,
         HoldReason.NO_HEAD,
         HoldReason.HEAD_STALE,
+        HoldReason.CHAIN_UNKNOWN,
+        HoldReason.WRONG_CHAIN,
     }
 )
 
@@ -113,15 +115,6 @@ class Hold:
 
 
 Decision = Restart | Hold
-
-
-def median_head(answers: Sequence[int]) -> int:
-    """The head to use from several endpoints' answers: the lower median.
-
-    The lower of the two middle values for an even count, so a disagreement between two
-    endpoints can only make the lag look smaller, never larger.
-    """
-    return statistics.median_low(answers)
 
 
 def effective_cooldown(state: NodeState, config: Config) -> float:
@@ -235,6 +228,9 @@ def decide(state: NodeState, now: float, config: Config) -> Decision:
             f"no log line for {log_age:.0f}s (> {log_stale_after(config):g}s) from a running "
             "container: its best is unknown until the follower brings lines again",
         )
+    if state.chain_problem is not None:
+        reason = HoldReason.CHAIN_UNKNOWN if run.genesis is None else HoldReason.WRONG_CHAIN
+        return hold(reason, state.chain_problem)
     if state.head is None or state.head_at is None:
         why = state.head_error or "no answer yet"
         return hold(HoldReason.NO_HEAD, f"no network head from the reference RPC ({why})")

@@ -79,6 +79,9 @@ class ContainerView:
     last_restart_time: float | None
     decision: DecisionView | None
     log: LogView
+    #: The node's chain (short genesis hash), and reference endpoints serving another one.
+    genesis: str | None = None
+    wrong_chain: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,6 +185,8 @@ def _container(book: Book, now: float, wall: float, log: LogView) -> ContainerVi
         session=run.session,
         peers=run.peers,
         fatal=run.fatal,
+        genesis=run.genesis,
+        wrong_chain=state.wrong_chain,
         head=state.head,
         lag=state.lag,
         restarts=state.restarts,
@@ -286,7 +291,9 @@ def _container_document(view: ContainerView) -> dict[str, Any]:
             "session": view.session,
             "peers": view.peers,
             "fatal": view.fatal,
+            "genesis": view.genesis,
         },
+        "references_on_another_chain": list(view.wrong_chain),
         "head": view.head,
         "lag": view.lag,
         "restarts": view.restarts,

@@ -12,7 +12,8 @@ the network head, the container's status and the restart ledger behind the back-
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import statistics
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -38,6 +39,16 @@ from azwatch.events import (
     SessionStarted,
     SyncStatus,
 )
+
+
+def median_head(answers: Sequence[int]) -> int:
+    """The head to use from several endpoints' answers: the lower median.
+
+    The lower of the two middle values for an even count, so a disagreement between two
+    endpoints can only make the lag look smaller, never larger.
+    """
+    return statistics.median_low(answers)
+
 
 #: Seconds into a new session during which production in the previous one still counts.
 SESSION_GRACE = 60.0
@@ -86,6 +97,8 @@ class Run:
     #: Whether the node produced blocks in the session before the current one.
     produced_previous_session: bool = False
     peers: int | None = None
+    #: The node's chain: its genesis hash in the short form of its network status report.
+    genesis: str | None = None
     #: The last fatal line of this run, for reports.
     fatal: str | None = None
     #: Lag samples of this run, oldest first, no older than ``TREND_WINDOW``.
@@ -126,6 +139,10 @@ class NodeState:
     head_at: float | None = None
     #: Why the latest poll round gave no sample; ``None`` once a sample arrives.
     head_error: str | None = None
+    #: Why the latest head sample could not be used for this node's chain (``CHECK_CHAIN``).
+    chain_problem: str | None = None
+    #: Reference endpoints whose genesis is not this node's, in the latest poll round.
+    wrong_chain: tuple[str, ...] = ()
     #: The watcher's latest restart attempt (or dry-run decision): the cooldown counts from it.
     restart_at: float | None = None
     restart_in_flight: bool = False
@@ -196,8 +213,8 @@ def apply(state: NodeState, event: Event, now: float, config: Config) -> NodeSta
             if not running and seen_at is not None and seen_at < run.started_at:
                 return state  # a late report about the previous run (e.g. our restart's "die")
             return replace(state, running=running, status=detail)
-        case HeadSample(head):
-            return _with_head(state, head, now, config)
+        case HeadSample():
+            return _with_sample(state, event, now, config)
         case HeadUnavailable(reason):
             return replace(state, head_error=reason)
         case RestartIssued():
@@ -258,6 +275,7 @@ class _Instant:
         "best",
         "fatal",
         "finalized",
+        "genesis",
         "lines",
         "major_sync",
         "peers",
@@ -274,6 +292,7 @@ class _Instant:
         self.finalized: int | None = None
         self.major_sync: bool | None = None
         self.peers: int | None = None
+        self.genesis: str | None = None
         self.prepared = False
         self.presealed = False
         self.fatal: str | None = None
@@ -285,6 +304,8 @@ class _Instant:
             self._best(event.number)
         elif type(event) is PeersReported:
             self.peers = event.peers
+            if event.genesis is not None:
+                self.genesis = event.genesis
         elif type(event) is SyncStatus:
             self._best(event.imported)
             self.finalized = event.finalized
@@ -320,6 +341,8 @@ class _Instant:
             changes["major_sync"] = self.major_sync
         if self.peers is not None:
             changes["peers"] = self.peers
+        if self.genesis is not None:
+            changes["genesis"] = self.genesis
         if self.prepared:
             changes["prepared"] = True
         if self.presealed:
@@ -334,6 +357,33 @@ class _Instant:
 
 def _new_run(state: NodeState, run: Run) -> NodeState:
     return replace(state, run=run, running=True, status="running", healthy_since=None)
+
+
+def _with_sample(state: NodeState, sample: HeadSample, now: float, config: Config) -> NodeState:
+    """A head sample, taken from the endpoints that serve this node's chain when known."""
+    sources = sample.sources
+    if not config.check_chain or not sources:
+        return _with_head(
+            replace(state, chain_problem=None, wrong_chain=()), sample.head, now, config
+        )
+    node = state.run.genesis
+    if node is None:
+        problem = (
+            "the node's chain is not known yet: waiting for its first network status report "
+            "(about 20 s after it starts), which names its genesis"
+        )
+        return replace(state, chain_problem=problem, wrong_chain=(), head_error=None)
+    same = [answer.head for answer in sources if answer.genesis == node]
+    wrong = tuple(a.endpoint for a in sources if a.genesis is not None and a.genesis != node)
+    if not same:
+        others = "; ".join(
+            f"{answer.endpoint} serves {answer.genesis or 'a chain it has not told yet'}"
+            for answer in sources
+        )
+        problem = f"no reference endpoint serves the node's chain {node} ({others})"
+        return replace(state, chain_problem=problem, wrong_chain=wrong, head_error=None)
+    state = replace(state, chain_problem=None, wrong_chain=wrong)
+    return _with_head(state, median_head(same), now, config)
 
 
 def _with_head(state: NodeState, head: int, now: float, config: Config) -> NodeState:

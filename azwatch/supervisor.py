@@ -60,6 +60,9 @@ from azwatch.state import NodeState, apply, apply_all, initial_state
 RPC_LOST_AFTER = 180.0
 #: How long a container must stay down before the operator is notified.
 DOWN_NOTICE_AFTER = 30.0
+#: How long a run may go without naming its chain (its first network status report comes
+#: about 20 s after start) before that is said.
+CHAIN_UNKNOWN_AFTER = 180.0
 
 # --- messages: what the shell reports -----------------------------------------------------
 
@@ -143,6 +146,10 @@ class Book:
     shown_producing: bool | None = None
     shown_reason: HoldReason | None = None
     shown_fatal: str | None = None
+    #: Reference endpoints said to serve another chain than this node's.
+    shown_wrong_chain: frozenset[str] = frozenset()
+    #: The run whose unknown chain was said.
+    shown_chain_unknown: tuple[str | None, float] | None = None
 
 
 @dataclass
@@ -290,6 +297,8 @@ class Supervisor:
         for book in self.books.values():
             book.state = apply(book.state, event, now, book.config)
             book.dirty = True
+            if isinstance(event, HeadSample):
+                self._check_chain(book, event, now)
         if isinstance(event, HeadSample):
             if reference.lost_reported and reference.lost_since is not None:
                 text = (
@@ -311,6 +320,52 @@ class Supervisor:
             )
             self._log(logging.WARNING, None, "rpc_lost", text)
             self._notify("rpc", "azwatch: reference RPC lost", text, "warning")
+
+    def _check_chain(self, book: Book, sample: HeadSample, now: float) -> None:
+        """Say once each endpoint that serves another chain, and a chain that stays unknown."""
+        state, run = book.state, book.state.run
+        wrong = frozenset(state.wrong_chain)
+        for answer in sample.sources:
+            if answer.endpoint in wrong and answer.endpoint not in book.shown_wrong_chain:
+                text = (
+                    f"reference {answer.endpoint} serves another chain (genesis "
+                    f"{answer.genesis}) than the node ({run.genesis}): it is not used for "
+                    "this node. Check RPC_URL: is it the node's network (mainnet or testnet)?"
+                )
+                self._log(
+                    logging.ERROR,
+                    book.name,
+                    "reference_wrong_chain",
+                    text,
+                    endpoint=answer.endpoint,
+                    endpoint_genesis=answer.genesis,
+                    node_genesis=run.genesis,
+                )
+                self._notify(
+                    f"wrong_chain:{book.name}:{answer.endpoint}",
+                    f"azwatch: a reference serves another chain than {book.name}",
+                    text,
+                    "failure",
+                )
+        book.shown_wrong_chain = wrong
+        key = (run.run_id, run.started_at)
+        if (
+            run.genesis is None
+            and book.config.check_chain
+            and sample.sources
+            and run.log_live
+            and now - run.started_at >= CHAIN_UNKNOWN_AFTER
+            and book.shown_chain_unknown != key
+        ):
+            book.shown_chain_unknown = key
+            self._log(
+                logging.WARNING,
+                book.name,
+                "node_chain_unknown",
+                f"the node has not named its chain in {format_duration(now - run.started_at)} "
+                "(no 'Network status report' line): azwatch holds until it does "
+                "(CHECK_CHAIN=false trusts every reference instead)",
+            )
 
     def _on_restart_done(self, book: Book, result: RestartFinished, now: float) -> None:
         book.state = apply(book.state, result, now, book.config)

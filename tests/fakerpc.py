@@ -87,6 +87,12 @@ def header_json(number: int) -> dict[str, Any]:
     }
 
 
+#: Aleph Zero mainnet's genesis hash; the node prints it short: /0x7025…344e/sync/0.
+MAINNET_GENESIS = "0x70255b4d28de0fc4e1a193d7e175ad1ccef431598211c55538f1018651a0344e"
+#: Aleph Zero testnet's, for a reference of another chain (any other hash would do).
+TESTNET_GENESIS = "0x05d5279c52c484cc80396535a316add7d47b1c5b9e0398dd1f584149341460c5"
+
+
 class FakeRpc:
     """One fake endpoint; ``async with FakeRpc() as server`` starts and stops it."""
 
@@ -103,9 +109,18 @@ class FakeRpc:
         self.peers: set[tuple[str, int]] = set()
         #: (Unix time, head) of every well-formed head answered, for recording a scenario.
         self.answered: list[tuple[float, int]] = []
+        #: What ``chain_getBlockHash(0)`` answers: the chain's genesis hash (mainnet's).
+        self.genesis: object = MAINNET_GENESIS
+        #: JSON-RPC methods asked, in order.
+        self.methods: list[str] = []
         self._runner: web.AppRunner | None = None
         self._stopping: anyio.Event | None = None
         self._url = ""
+
+    @property
+    def head_requests(self) -> int:
+        """Requests other than the genesis question (``chain_getBlockHash(0)``)."""
+        return self.requests - self.methods.count("chain_getBlockHash")
 
     @property
     def url(self) -> str:
@@ -196,6 +211,11 @@ class FakeRpc:
 
         if not isinstance(body, dict) or not isinstance(body.get("method"), str):
             return _rpc(_error(request_id, -32600, "Invalid request"))
+        self.methods.append(body["method"])
+        if body["method"] == "chain_getBlockHash" and body.get("params") == [0]:
+            if self.genesis is None:
+                return _rpc(_error(request_id, -32601, "Method not found"))
+            return _rpc({"jsonrpc": "2.0", "result": self.genesis, "id": request_id})
         if body["method"] != "chain_getHeader":
             return _rpc(_error(request_id, -32601, "Method not found"))
         if mode == "rpc_error":

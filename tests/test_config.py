@@ -81,6 +81,7 @@ def test_every_variable_is_read() -> None:
         "LOG_TAIL": "0",
         "LOG_SILENCE_TIMEOUT": "45",
         "DRY_RUN": "yes",
+        "CHECK_CHAIN": "no",
         "HTTP_PORT": "9615",
         "HTTP_HOST": "0.0.0.0",
         "NOTIFY_URLS": "json://127.0.0.1:8000/hook, tgram://bot/chat",
@@ -118,6 +119,7 @@ def test_every_variable_is_read() -> None:
         config.log_silence_timeout,
     ) == (1, 100, 30, 2, 1, 15, 0, 45)
     assert config.dry_run is True
+    assert config.check_chain is False
     assert (config.http_port, config.http_host) == (9615, "0.0.0.0")
     assert config.notify_urls == ("json://127.0.0.1:8000/hook", "tgram://bot/chat")
     assert config.watches_label == ("azwatch.enable", "true")

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 import aiohttp
 import anyio
 import pytest
-from fakerpc import FakeRpc, Mode, closed_port_url
+from fakerpc import TESTNET_GENESIS, FakeRpc, Mode, closed_port_url
 
 from azwatch.events import HeadSample, HeadUnavailable
 from azwatch.head import (
@@ -195,7 +195,7 @@ async def test_retry_after_is_honoured(session: aiohttp.ClientSession, server: F
     poller = HeadPoller(session, [server.url], timeout=TIMEOUT)
     first = await poller.poll()
     assert [(f.kind, f.retry_after) for f in first.failures] == [(FailureKind.RATE_LIMITED, 1.0)]
-    assert server.requests == 1
+    assert server.head_requests == 1
 
     server.mode = "ok"
     second = await poller.poll()
@@ -203,12 +203,12 @@ async def test_retry_after_is_honoured(session: aiohttp.ClientSession, server: F
     assert waiting.kind is FailureKind.WAITING
     assert waiting.retry_after is not None
     assert 0 < waiting.retry_after <= 1.0
-    assert server.requests == 1, "a waiting endpoint is not asked"
+    assert server.head_requests == 1, "a waiting endpoint is not asked"
 
     await anyio.sleep(waiting.retry_after + 0.05)
     third = await poller.poll()
     assert third.heads == (HEAD,)
-    assert server.requests == 2
+    assert server.head_requests == 2
     label = endpoint_label(server.url)
     assert poller.errors == {(label, "rate_limited"): 1, (label, "waiting"): 1}
 
@@ -223,7 +223,7 @@ async def test_rate_limit_without_retry_after_waits_the_default(
     assert [f.kind for f in (await poller.poll()).failures] == [FailureKind.WAITING]
     await anyio.sleep(0.35)
     assert [f.kind for f in (await poller.poll()).failures] == [FailureKind.RATE_LIMITED]
-    assert server.requests == 2
+    assert server.head_requests == 2
 
 
 async def test_run_skips_one_round_for_a_rate_limit_without_retry_after(
@@ -353,7 +353,7 @@ async def test_no_secret_from_the_url_reaches_logs_or_details(
         event = result.event()
         if isinstance(event, HeadUnavailable):
             texts.append(event.reason)
-    assert server.requests == 7
+    assert server.head_requests == 7
     assert any("Bad Gateway" in text for text in texts), "the echoing page was quoted"
     texts.extend(record.getMessage() for record in caplog.records)
     texts.extend(" ".join(key) for key in poller.errors)
@@ -428,7 +428,7 @@ async def test_run_cancels_promptly_in_the_middle_of_a_round(
     assert anyio.current_time() - start < 0.5  # not the 5 s request timeout
     assert emitted == []
     assert poller.errors == {}
-    assert server.requests == 1
+    assert server.head_requests == 1
 
 
 # --- resources --------------------------------------------------------------------------------
@@ -441,7 +441,7 @@ async def test_connections_return_to_the_pool(session: aiohttp.ClientSession) ->
         for mode in ("ok", "ok", "html", "rpc_error", "http_500", "ok"):
             server.mode = mode
             await poller.poll()
-        assert server.requests == 6
+        assert server.head_requests == 6
         assert len(server.peers) == 1
 
 
@@ -517,3 +517,45 @@ async def test_two_endpoints_are_never_outliers(session: aiohttp.ClientSession) 
         result = await HeadPoller(session, [a.url, b.url], timeout=TIMEOUT).poll()
     assert (result.heads, result.outliers) == ((1000, 5000), ())
     assert result.event() == HeadSample(1000, answers=2)
+
+
+async def test_each_endpoint_is_asked_its_chain_once_and_again_after_a_failure(
+    session: aiohttp.ClientSession, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="azwatch.head")
+    async with FakeRpc(1000) as rpc:
+        poller = HeadPoller(session, [rpc.url], timeout=TIMEOUT)
+        first = await poller.poll()
+        await poller.poll()
+        assert rpc.methods.count("chain_getBlockHash") == 1
+        assert [s.genesis for s in first.sources] == ["0x7025…344e"]
+        assert first.event().sources == first.sources  # type: ignore[union-attr]
+        # Redeployed on another chain: it fails a round, then answers with a new genesis.
+        rpc.mode = "http_500"
+        await poller.poll()
+        rpc.mode, rpc.genesis = "ok", TESTNET_GENESIS
+        again = await poller.poll()
+    assert rpc.methods.count("chain_getBlockHash") == 2
+    assert [s.genesis for s in again.sources] == ["0x05d5…60c5"]
+    assert any("now serves another chain" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize(
+    "answer",
+    ["0x1234", 42, None, "70255b4d28de0fc4e1a193d7e175ad1ccef431598211c55538f1018651a0344e"],
+)
+async def test_a_genesis_in_an_unexpected_form_is_said_once_and_never_a_chain(
+    session: aiohttp.ClientSession, caplog: pytest.LogCaptureFixture, answer: object
+) -> None:
+    caplog.set_level(logging.INFO, logger="azwatch.head")
+    async with FakeRpc(1000) as rpc:
+        rpc.genesis = answer
+        poller = HeadPoller(session, [rpc.url], timeout=TIMEOUT)
+        results = [await poller.poll() for _ in range(3)]
+    assert all(r.heads == (1000,) and r.sources[0].genesis is None for r in results)
+    said = [
+        r
+        for r in caplog.records
+        if "which chain" in r.getMessage() or "unexpected form" in r.getMessage()
+    ]
+    assert len(said) == 1

@@ -95,12 +95,12 @@ PARSED: list[tuple[str, LogEvent | None]] = [
     (
         "2025-03-21 13:41:53.931  INFO tokio-runtime-worker aleph-network: Network status report: "
         "/0x7025…344e/sync/0 connected peers - 26;     ",
-        PeersReported(26),
+        PeersReported(26, "0x7025…344e"),
     ),
     (
         "2025-03-21 14:05:13.931  INFO tokio-runtime-worker aleph-network: Network status report: "
         "/0x7025…344e/sync/0 connected peers - 0;     ",
-        PeersReported(0),
+        PeersReported(0, "0x7025…344e"),
     ),
     # The /auth/0 report counts validator-network peers, not sync peers.
     (

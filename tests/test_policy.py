@@ -16,9 +16,8 @@ from azwatch.policy import (
     catch_up_rate,
     decide,
     effective_cooldown,
-    median_head,
 )
-from azwatch.state import LagSample, NodeState, Run
+from azwatch.state import LagSample, NodeState, Run, median_head
 
 CONFIG = Config(container_names=("node",))
 T = 10_000.0  # "now" in these tables: well after the run started at 0

@@ -27,6 +27,8 @@ from azwatch.events import (
     LogCaughtUp,
     LogUnreadable,
     MajorSyncChanged,
+    PeersReported,
+    ReferenceAnswer,
     RestartFinished,
     RunStarted,
     SessionStarted,
@@ -466,3 +468,89 @@ def test_started_beside_a_healthy_node_with_a_long_tail_and_the_guard_off() -> N
             drive.head(at + 0.5, 1180 + at)
     assert drive.restarts() == []
     assert drive.logs("attached")
+
+
+# --- the right chain ----------------------------------------------------------------------
+
+MAINNET = "0x7025…344e"
+TESTNET = "0x05d5…60c5"
+
+
+def sample(head: int, *answers: tuple[str, int, str | None]) -> HeadSample:
+    sources = tuple(
+        ReferenceAnswer(endpoint, number, genesis) for endpoint, number, genesis in answers
+    )
+    return HeadSample(head, len(sources), sources)
+
+
+def polled(drive: Drive, at: float, event: HeadSample) -> list[Effect]:
+    out = drive.supervisor.handle(HeadPolled(event), at)
+    out += drive.supervisor.tick(at)
+    drive.effects += out
+    return out
+
+
+def decision_of(drive: Drive) -> Hold:
+    decision = drive.supervisor.books[NAME].decision
+    assert isinstance(decision, Hold), decision
+    return decision
+
+
+def test_a_node_takes_its_head_from_the_references_of_its_own_chain() -> None:
+    drive = Drive(replace(CONFIG, catch_up_rate=0.0))
+    drive.events(1, PeersReported(10, MAINNET), BlockImported(1000))
+    # A testnet endpoint far "ahead": the node's head is the mainnet endpoints' median.
+    polled(
+        drive,
+        2,
+        sample(
+            5000, ("main-a", 1000, MAINNET), ("test", 90000, TESTNET), ("main-b", 1002, MAINNET)
+        ),
+    )
+    state = drive.supervisor.books[NAME].state
+    assert (state.head, state.wrong_chain) == (1000, ("test",))
+    assert drive.restarts() == []
+    (error,) = drive.logs("reference_wrong_chain")
+    assert (
+        "reference test serves another chain (genesis 0x05d5…60c5) than the node (0x7025…344e)"
+        in error
+    )
+    polled(drive, 12, sample(5000, ("main-a", 1010, MAINNET), ("test", 90010, TESTNET)))
+    assert len(drive.logs("reference_wrong_chain")) == 1  # said once
+    assert drive.notices().count("azwatch: a reference serves another chain than node") == 1
+
+
+def test_no_reference_of_the_nodes_chain_holds_and_says_exactly_that() -> None:
+    drive = Drive(replace(CONFIG, catch_up_rate=0.0))
+    drive.events(1, PeersReported(10, TESTNET), BlockImported(1000))
+    polled(drive, 2, sample(105_000_000, ("rpc.azero.dev", 105_000_000, MAINNET)))
+    decision = decision_of(drive)
+    assert decision.reason is HoldReason.WRONG_CHAIN
+    assert decision.detail == (
+        "no reference endpoint serves the node's chain 0x05d5…60c5 "
+        "(rpc.azero.dev serves 0x7025…344e)"
+    )
+    assert drive.restarts() == []
+
+
+def test_a_node_whose_chain_is_not_known_yet_is_held_and_said_after_a_while() -> None:
+    drive = Drive(replace(CONFIG, catch_up_rate=0.0), started_at=None)  # type: ignore[arg-type]
+    drive.events(0, RunStarted("run-1", 0.0), LogCaughtUp())
+    for at in range(1, 400, 10):
+        drive.events(at, BlockImported(1000))
+        polled(drive, at, sample(5000, ("rpc", 5000, MAINNET)))
+    assert decision_of(drive).reason is HoldReason.CHAIN_UNKNOWN
+    assert drive.restarts() == []
+    (said,) = drive.logs("node_chain_unknown")
+    assert said.startswith("node: the node has not named its chain in 3m")
+    # The first status report names it; the references of that chain count at once.
+    drive.events(401, PeersReported(5, MAINNET), BlockImported(1000))
+    polled(drive, 402, sample(5000, ("rpc", 5000, MAINNET)))
+    assert len(drive.restarts()) == 1
+
+
+def test_check_chain_off_trusts_every_reference() -> None:
+    drive = Drive(replace(CONFIG, catch_up_rate=0.0, check_chain=False))
+    drive.events(1, PeersReported(10, TESTNET), BlockImported(1000))
+    polled(drive, 2, sample(5000, ("rpc", 5000, MAINNET)))
+    assert [r.decision.rule for r in drive.restarts()] == [Rule.SEVERE_LAG]
