@@ -67,9 +67,13 @@ class HeadMover:
         offset: int = 0,
         start: int = 1000,
         rate: float = 5.0,
+        monotonic: bool = False,
     ) -> None:
         self.rpc, self.node, self.offset = rpc, node, offset
         self.start, self.rate = start, rate
+        #: Never set a head below one already set, as a real chain's head never goes back.
+        self.monotonic = monotonic
+        self._highest = 0
         self._began = time.monotonic()
 
     def rise_from(self, start: int, rate: float) -> None:
@@ -84,7 +88,10 @@ class HeadMover:
 
     async def run(self) -> None:
         while True:
-            self.rpc.head = await anyio.to_thread.run_sync(self.head)
+            head = await anyio.to_thread.run_sync(self.head)
+            if self.monotonic:
+                head = self._highest = max(self._highest, head)
+            self.rpc.head = head
             await anyio.sleep(0.05)
 
 
