@@ -145,7 +145,7 @@ def take(
         config,
         containers,
         head,
-        last_evaluation_age=_age(now, supervisor.last_evaluation_at),
+        last_evaluation_age=age(now, supervisor.last_evaluation_at),
     )
     return Snapshot(
         time=wall,
@@ -165,7 +165,7 @@ def _container(book: Book, now: float, wall: float, log: LogView) -> ContainerVi
             action="restart" if is_restart else "hold",
             why=str(decision.rule) if isinstance(decision, Restart) else str(decision.reason),
             detail=decision.detail,
-            age=_age(now, book.decided_at),
+            age=age(now, book.decided_at),
             catch_up_rate=_finite(decision.facts.catch_up_rate),
         )
     cooldown = effective_cooldown(state, book.config)
@@ -178,7 +178,7 @@ def _container(book: Book, now: float, wall: float, log: LogView) -> ContainerVi
         run_age=max(0.0, now - run.started_at),
         log_live=run.log_live,
         best=run.best,
-        best_advanced_age=_age(now, run.best_advanced_at),
+        best_advanced_age=age(now, run.best_advanced_at),
         finalized=run.finalized,
         major_sync=run.major_sync,
         producing=run.producing(now),
@@ -317,7 +317,8 @@ def _container_document(view: ContainerView) -> dict[str, Any]:
     }
 
 
-def _age(now: float, then: float | None) -> float | None:
+def age(now: float, then: float | None) -> float | None:
+    """Seconds from *then* to *now* (never negative), rounded to a millisecond; ``None`` stays."""
     return None if then is None else round(max(0.0, now - then), 3)
 
 

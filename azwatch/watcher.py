@@ -49,7 +49,7 @@ from azwatch.http import serve
 from azwatch.notify import Notifier
 from azwatch.redaction import redact_url
 from azwatch.restarter import DockerRestarter, DryRunRestarter, Restarter
-from azwatch.snapshot import EndpointProblem, HeadView, LogView, Snapshot, take
+from azwatch.snapshot import EndpointProblem, HeadView, LogView, Snapshot, age, take
 from azwatch.supervisor import (
     ContainerEvents,
     HeadPolled,
@@ -110,8 +110,8 @@ class Watcher:
         failures = () if poll is None else poll.failures
         errors = {} if self.poller is None else self.poller.errors
         head = HeadView(
-            last_poll_age=_age(now, self.supervisor.reference.last_poll_at),
-            last_ok_age=_age(now, self.supervisor.reference.last_ok_at),
+            last_poll_age=age(now, self.supervisor.reference.last_poll_at),
+            last_ok_age=age(now, self.supervisor.reference.last_ok_at),
             failures=tuple(EndpointProblem(f.endpoint, str(f.kind), f.detail) for f in failures),
             errors=tuple(
                 (endpoint, str(kind), count) for (endpoint, kind), count in sorted(errors.items())
@@ -356,10 +356,6 @@ def _status_after(event: ContainerEvent, *, renamed_away: bool) -> ContainerStat
     return None
 
 
-def _age(now: float, then: float | None) -> float | None:
-    return None if then is None else round(max(0.0, now - then), 3)
-
-
 def _log_view(status: FollowStatus, now: float) -> LogView:
     return LogView(
         attached=status.attached,
@@ -369,6 +365,6 @@ def _log_view(status: FollowStatus, now: float) -> LogView:
         lines_cut=status.lines_cut,
         attaches=status.attaches,
         silences=status.silences,
-        last_line_age=_age(now, status.last_line_at),
-        attached_age=_age(now, status.attached_at),
+        last_line_age=age(now, status.last_line_at),
+        attached_age=age(now, status.attached_at),
     )
