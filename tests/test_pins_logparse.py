@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from azwatch.events import FatalKind, FatalLine, LogEvent
-from azwatch.logparse import docker_timestamp_ns, parse_line
+from azwatch.logparse import LineAssembler, docker_timestamp_ns, parse_line
 
 NS = 1_000_000_000
 #: 2025-01-01T00:00:00Z in seconds since the epoch.
@@ -27,6 +27,10 @@ NEW_YEAR = 1_735_689_600
         pytest.param("2025-01-01T00:00:00+05:30", (NEW_YEAR - 5 * 3600 - 30 * 60) * NS, id="+0530"),
         pytest.param("2025-01-01T00:00:00-03:45", (NEW_YEAR + 3 * 3600 + 45 * 60) * NS, id="-0345"),
         pytest.param("2025-01-01T00:00:00+00:00", NEW_YEAR * NS, id="+0000"),
+        pytest.param("2025-01-01T00:00:00+14:00", (NEW_YEAR - 14 * 3600) * NS, id="+1400"),
+        pytest.param(
+            "2025-01-01T00:00:00-11:15", (NEW_YEAR + 11 * 3600 + 15 * 60) * NS, id="-1115"
+        ),
         pytest.param("2024-12-31T19:00:00-05:00", NEW_YEAR * NS, id="new-year-in-new-york"),
         pytest.param("2025-03-04T05:06:07Z", (NEW_YEAR + 62 * 86400 + 18367) * NS, id="fields"),
     ],
@@ -111,3 +115,72 @@ ESSENTIAL = "Essential task `aleph` failed. Shutting down service."
 def test_fatal_lines_behind_a_node_prefix(line: str, expected: LogEvent | None) -> None:
     """Panics and `Error:` lines are fatal with or without the node's prefix, of their kind."""
     assert parse_line(line) == expected
+
+
+# --- the line assembler -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("max_line", "chunk", "blocks", "cut"),
+    [
+        # The only line is one character too long: the check must start at the first one.
+        pytest.param(4, "abcde\n", ["abcd"], 1, id="single-line-one-over"),
+        # A line one over the bound followed by more: the window ends right at the bound.
+        pytest.param(4, "abcde\nf\n", ["abcd\nf"], 1, id="one-over-then-short"),
+        # A short line, then one a character too long: it is measured from its first character.
+        pytest.param(4, "ab\ncdefg\nh\n", ["ab\ncdef\nh"], 1, id="short-then-one-over"),
+        pytest.param(4, "abcd\nefgh\n", ["abcd\nefgh"], 0, id="exactly-the-bound"),
+        # Cutting keeps the lines of a block apart, spaces and all.
+        pytest.param(8, "a b c\n" + "x" * 20 + "\nd e\n", ["a b c\nxxxxxxxx\nd e"], 1, id="spaces"),
+        pytest.param(3, "abcd\nefgh\n", ["abc\nefg"], 2, id="two-cut-lines"),
+        pytest.param(1, "ab\n\nc\n", ["a\n\nc"], 1, id="bound-of-one"),
+    ],
+)
+def test_feed_blocks_cuts_exactly_the_overlong_lines(
+    max_line: int, chunk: str, blocks: list[str], cut: int
+) -> None:
+    """Lines over the bound are cut to it and counted, one by one; the others are untouched."""
+    assembler = LineAssembler(max_line=max_line)
+    assert assembler.feed_blocks(chunk) == blocks
+    assert assembler.lines_cut == cut
+    assert assembler.pending == 0
+
+
+def test_a_held_line_of_exactly_the_bound_is_not_cut() -> None:
+    """A partial line that fills the bound exactly is whole when its newline comes."""
+    assembler = LineAssembler(max_line=4)
+    assert assembler.feed("abcd") == []
+    assert assembler.feed("\n") == ["abcd"]
+    assert assembler.lines_cut == 0
+
+
+def test_a_line_held_over_many_chunks_is_bounded_by_all_of_them() -> None:
+    """The bound counts every held piece of a line, not only the latest chunk."""
+    assembler = LineAssembler(max_line=10)
+    for piece in ("abcd", "efgh", "ijkl"):
+        assert assembler.feed(piece) == []
+    assert assembler.pending == 10
+    assert assembler.feed("\n") == ["abcdefghij"]
+    assert assembler.lines_cut == 1
+
+
+def test_every_cut_line_is_counted() -> None:
+    """Cut lines add up, whether held across chunks or complete in one."""
+    assembler = LineAssembler(max_line=3)
+    assembler.feed("abcdef")
+    assembler.feed("\n")
+    assembler.feed("ghijkl")
+    assert assembler.flush() == "ghi"
+    assembler.feed("mnopqr\nstuvwx\n")
+    assert assembler.lines_cut == 4
+
+
+def test_untimestamped_streams_keep_digits_after_a_held_line() -> None:
+    """Only a timestamped assembler strips a timestamp from a continuation piece."""
+    piece = "2026-11-28T17:07:47.562796646Z rest\n"
+    plain = LineAssembler()
+    plain.feed("abc")
+    assert plain.feed(piece) == ["abc2026-11-28T17:07:47.562796646Z rest"]
+    stamped = LineAssembler(timestamped=True)
+    stamped.feed("abc")
+    assert stamped.feed(piece) == ["abcrest"]
