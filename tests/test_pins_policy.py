@@ -350,3 +350,38 @@ def test_effective_cooldown_table(
     config = replace(CONFIG, cooldown=cooldown, backoff_factor=factor, max_cooldown=cap)
     state = replace(node(), unhelped_restarts=unhelped)
     assert effective_cooldown(state, config) == expected
+
+
+# --- what a decision reports ------------------------------------------------------------------
+
+
+def test_facts_report_the_runs_numbers() -> None:
+    """Finalized block, peers, session and run age reach the decision's facts."""
+    case = replace(
+        node(head=1003, started_at=T - 0.5, finalized=998, peers=7, session=42),
+        unhelped_restarts=1,
+    )
+    facts = decide(case, T, CONFIG).facts
+    assert (facts.lag, facts.best, facts.head, facts.finalized) == (3, 1000, 1003, 998)
+    assert (facts.peers, facts.session, facts.major_sync, facts.producing) == (7, 42, False, False)
+    assert (facts.run_age, facts.cooldown, facts.catch_up_rate) == (0.5, 600.0, None)
+
+
+def test_facts_run_age_is_never_negative() -> None:
+    """A run that started after now (a late clock) is zero seconds old."""
+    assert decide(node(started_at=T + 5), T, CONFIG).facts.run_age == 0.0
+
+
+@pytest.mark.parametrize(
+    ("restart_at", "detail"),
+    [
+        pytest.param(None, "120s since run start, cooldown 300s", id="run-start"),
+        pytest.param(T - 30, "30s since the last restart, cooldown 300s", id="our-restart"),
+    ],
+)
+def test_cooldown_hold_says_since_when(restart_at: float | None, detail: str) -> None:
+    """The cooldown hold names its anchor and the seconds since it."""
+    case = replace(node(started_at=T - 120), restart_at=restart_at)
+    decision = decide(case, T, CONFIG)
+    assert isinstance(decision, Hold)
+    assert (decision.reason, decision.detail) == (HoldReason.COOLDOWN, detail)

@@ -20,6 +20,7 @@ from azwatch.events import (
     FatalKind,
     FatalLine,
     HeadSample,
+    HeadUnavailable,
     HighestKnownBlock,
     MajorSyncChanged,
     NodeBanner,
@@ -315,3 +316,11 @@ def test_head_samples_track_first_and_highest_head_since_the_advance() -> None:
     )
     assert state.run.heads_since_advance == (110, 110)
     assert (state.head, state.head_at, state.head_error) == (107, 3, None)
+
+
+def test_a_head_sample_clears_the_poll_error_once_best_is_known() -> None:
+    """The error of a failed poll is forgotten at the next sample, with or without a best."""
+    state = fold([(0, BlockImported(100)), (1, HeadUnavailable("timeout"))])
+    assert state.head_error == "timeout"
+    state = fold([(2, HeadSample(101))], state)
+    assert (state.head, state.head_at, state.head_error) == (101, 2, None)
