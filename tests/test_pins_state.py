@@ -324,3 +324,58 @@ def test_a_head_sample_clears_the_poll_error_once_best_is_known() -> None:
     assert state.head_error == "timeout"
     state = fold([(2, HeadSample(101))], state)
     assert (state.head, state.head_at, state.head_error) == (101, 2, None)
+
+
+# --- sessions and banners ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("after_new_session", "producing"),
+    [
+        pytest.param([], False, id="nothing-yet"),
+        pytest.param([BlockPrepared(9)], False, id="prepared-only"),
+        pytest.param([BlockPreSealed(9)], False, id="presealed-only"),
+        pytest.param([BlockPrepared(9), BlockPreSealed(9)], True, id="both-again"),
+    ],
+)
+def test_a_new_session_forgets_both_markers(
+    after_new_session: list[Event], producing: bool
+) -> None:
+    """Markers of the previous session never complete a pair in the new one."""
+    state = fold(
+        [
+            (1, SessionStarted(7)),
+            (2, BlockPrepared(5)),
+            (2, BlockPreSealed(5)),
+            (100, SessionStarted(8)),
+            *((101, line) for line in after_new_session),
+        ]
+    )
+    assert state.run.produced_this_session is producing
+    # Past the grace, only this session's production counts.
+    assert state.run.producing(100 + SESSION_GRACE) is producing
+
+
+def test_producing_is_a_bool_across_sessions() -> None:
+    """Facts and /status report producing as true or false, never as null."""
+    state = fold([(1, SessionStarted(7)), (2, SessionStarted(8)), (3, BlockPrepared(9))])
+    assert state.run.produced_this_session is False
+    assert state.run.produced_previous_session is False
+    assert state.run.producing(4) is False
+    assert state.run.producing(4 + SESSION_GRACE) is False
+
+
+def test_the_first_banner_is_a_line_of_the_run() -> None:
+    """After the banner of the known run, a second banner means the node restarted."""
+    state = fold([(10, RunStarted("run-2", 8.0)), (10.5, NodeBanner())])
+    assert (state.run.run_id, state.run.started_at, state.run.has_lines) == ("run-2", 8.0, True)
+    state = fold([(60, NodeBanner())], state)
+    assert (state.run.run_id, state.run.started_at, state.run.has_lines) == (None, 60, True)
+
+
+def test_a_banner_is_a_line_of_the_run_it_starts() -> None:
+    """A banner that starts a new run counts as its first line: another banner is a new run."""
+    state = fold([(1, BlockImported(10)), (50, NodeBanner())])
+    assert (state.run.started_at, state.run.has_lines) == (50, True)
+    state = fold([(90, NodeBanner())], state)
+    assert (state.run.started_at, state.run.has_lines) == (90, True)
