@@ -385,3 +385,149 @@ def test_cooldown_hold_says_since_when(restart_at: float | None, detail: str) ->
     decision = decide(case, T, CONFIG)
     assert isinstance(decision, Hold)
     assert (decision.reason, decision.detail) == (HoldReason.COOLDOWN, detail)
+
+
+def _without_best(state: NodeState) -> NodeState:
+    return replace(state, run=replace(state.run, best=None, best_advanced_at=None))
+
+
+FALLING = lags_at((-290, 10), (-200, 11), (-150, 12), (-90, 13), (0, 16))
+STEADY_50 = lags_at((-300, 50), (0, 50))
+SEVERE = "lag 500 > BLOCK_LAG_100=100"
+STALLED = "best #1000 has not advanced for 200s >= STALL_TIMEOUT=180"
+ROSE = "lag rose in each of 5 buckets over 300s, by 6.0 blocks >= FALLING_BEHIND_MIN_RISE=5"
+MODERATE = "lag 50 > BLOCK_LAG_20=20"
+
+
+@pytest.mark.parametrize(
+    ("case", "expected", "detail"),
+    [
+        pytest.param(
+            replace(node(), restart_in_flight=True),
+            HoldReason.RESTART_IN_FLIGHT,
+            "waiting for the restart to finish",
+            id="in-flight",
+        ),
+        pytest.param(
+            replace(node(), running=False, status="paused"),
+            HoldReason.NOT_RUNNING,
+            "container is paused; left alone",
+            id="not-running",
+        ),
+        pytest.param(
+            _without_best(node()),
+            HoldReason.NO_BEST,
+            "no local best block seen in this run yet",
+            id="no-best",
+        ),
+        pytest.param(
+            replace(node(), head=None, head_at=None),
+            HoldReason.NO_HEAD,
+            "no network head from the reference RPC (no answer yet)",
+            id="no-head",
+        ),
+        pytest.param(
+            replace(node(), head=None, head_at=None, head_error="HTTP 503"),
+            HoldReason.NO_HEAD,
+            "no network head from the reference RPC (HTTP 503)",
+            id="no-head-with-error",
+        ),
+        pytest.param(
+            replace(node(), head_at=T - 25),
+            HoldReason.HEAD_STALE,
+            "latest network head is 25s old",
+            id="stale",
+        ),
+        pytest.param(
+            replace(node(), head_at=T - 25, head_error="timeout"),
+            HoldReason.HEAD_STALE,
+            "latest network head is 25s old; timeout",
+            id="stale-with-error",
+        ),
+        pytest.param(
+            node(head=1500, lags=lags_at((-300, 500), (0, 500))),
+            Rule.SEVERE_LAG,
+            SEVERE,
+            id="severe-lag",
+        ),
+        pytest.param(
+            node(head=1500, lags=lags_at((-100, 800), (0, 500))),
+            HoldReason.CATCHING_UP,
+            SEVERE + ", but the lag shrinks at 3.0 blocks/s >= CATCH_UP_RATE=2",
+            id="severe-lag-catching-up",
+        ),
+        pytest.param(
+            node(head=1500, lags=lags_at((0, 500))),
+            HoldReason.CATCH_UP_UNKNOWN,
+            SEVERE + "; measuring whether the node is catching up",
+            id="severe-lag-rate-unknown",
+        ),
+        pytest.param(
+            node(head=1010, stalled_for=200, heads_since=(1002, 1010)),
+            Rule.STALL,
+            STALLED + " while the head rose #1002 -> #1010",
+            id="stall",
+        ),
+        pytest.param(
+            node(head=1000, stalled_for=200, heads_since=(1000, 1000)),
+            HoldReason.CHAIN_HALTED,
+            STALLED + ", but the network head did not rise",
+            id="stall-chain-halted",
+        ),
+        pytest.param(
+            node(
+                head=1010, stalled_for=200, heads_since=(1002, 1010), prepared=True, presealed=True
+            ),
+            HoldReason.PRODUCING,
+            STALLED + ", but the node is producing blocks",
+            id="stall-producing",
+        ),
+        pytest.param(
+            node(head=1016, lags=FALLING, major_sync=True),
+            Rule.FALLING_BEHIND,
+            ROSE,
+            id="falling-behind",
+        ),
+        pytest.param(
+            node(head=1016, lags=FALLING, prepared=True, presealed=True),
+            HoldReason.PRODUCING,
+            ROSE + ", but producing blocks",
+            id="falling-behind-producing",
+        ),
+        pytest.param(node(head=1050, lags=STEADY_50), Rule.MODERATE_LAG, MODERATE, id="moderate"),
+        pytest.param(
+            node(head=1050, lags=STEADY_50, major_sync=True),
+            HoldReason.MAJOR_SYNC,
+            MODERATE + ", but the node is in major sync",
+            id="moderate-major-sync",
+        ),
+        pytest.param(
+            node(head=1050, lags=STEADY_50, prepared=True, presealed=True),
+            HoldReason.PRODUCING,
+            MODERATE + ", but the node is producing blocks this session",
+            id="moderate-producing",
+        ),
+        pytest.param(
+            node(head=1050, lags=lags_at((-10, 80), (0, 50))),
+            HoldReason.CATCHING_UP,
+            MODERATE + ", but the lag shrinks at 3.0 blocks/s >= CATCH_UP_RATE=2",
+            id="moderate-catching-up",
+        ),
+        pytest.param(
+            node(head=1050, lags=lags_at((0, 50))),
+            HoldReason.CATCH_UP_UNKNOWN,
+            MODERATE + "; measuring whether the node is catching up",
+            id="moderate-rate-unknown",
+        ),
+        pytest.param(node(head=1003), HoldReason.HEALTHY, "lag 3 within thresholds", id="healthy"),
+    ],
+)
+def test_every_decision_says_why_with_its_numbers(
+    case: NodeState, expected: Rule | HoldReason, detail: str
+) -> None:
+    """Each restart and hold names its rule or reason and the numbers behind it, in words.
+
+    These are the WARNING line of a restart and the reason `azwatch check` and /status give.
+    """
+    decision = decide(case, T, CONFIG)
+    assert (outcome(decision), decision.detail) == (expected, detail)
