@@ -9,8 +9,23 @@ from __future__ import annotations
 
 import pytest
 
-from azwatch.events import FatalKind, FatalLine, LogEvent
-from azwatch.logparse import LineAssembler, docker_timestamp_ns, parse_line
+from azwatch.events import (
+    BlockImported,
+    FatalKind,
+    FatalLine,
+    LogEvent,
+    PeersReported,
+    SessionStarted,
+)
+from azwatch.logparse import (
+    LineAssembler,
+    clean,
+    docker_timestamp_ns,
+    node_message,
+    parse_line,
+    parse_lines,
+    split_docker_timestamp,
+)
 
 NS = 1_000_000_000
 #: 2025-01-01T00:00:00Z in seconds since the epoch.
@@ -184,3 +199,91 @@ def test_untimestamped_streams_keep_digits_after_a_held_line() -> None:
     stamped = LineAssembler(timestamped=True)
     stamped.feed("abc")
     assert stamped.feed(piece) == ["abcrest"]
+
+
+# --- prefixes and folding ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "cleaned"),
+    [
+        pytest.param("a\rb\r", "ab", id="carriage-returns-inside"),
+        pytest.param("\r\x1b[32mok\x1b[0m  \r\n", "ok", id="colour-and-crlf"),
+        pytest.param("plain", "plain", id="untouched"),
+    ],
+)
+def test_clean_removes_every_carriage_return(raw: str, cleaned: str) -> None:
+    """Every `\\r` goes, not only a trailing one."""
+    assert clean(raw) == cleaned
+
+
+@pytest.mark.parametrize(
+    ("line", "parts"),
+    [
+        pytest.param(
+            "2025-03-21T13:41:47Z ", ("2025-03-21T13:41:47Z", ""), id="shortest-with-empty-rest"
+        ),
+        pytest.param("2025-03-21T13:41:47Z", (None, "2025-03-21T13:41:47Z"), id="no-space"),
+        pytest.param(
+            "2025-03-21T13:41:47.1-05:00 x", ("2025-03-21T13:41:47.1-05:00", "x"), id="offset"
+        ),
+    ],
+)
+def test_split_docker_timestamp_edges(line: str, parts: tuple[str | None, str]) -> None:
+    """The shortest timestamped line (timestamp and its space) still splits."""
+    assert split_docker_timestamp(line) == parts
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        pytest.param("2025-10-15 16:01:50 A", "A", id="plain-one-character"),
+        pytest.param("2025-10-15 16:01:50 ", None, id="plain-nothing"),
+        pytest.param(
+            "2025-03-21 13:15:14.121 Running session 7.", "Running session 7.", id="no-level"
+        ),
+        pytest.param("2025-03-21 13:15:14.121  INFO main x: y: z", "y: z", id="first-colon"),
+        pytest.param("2025-03-21 13:15:14.121", None, id="no-space-after-fraction"),
+    ],
+)
+def test_node_message_edges(line: str, message: str | None) -> None:
+    """The message starts right after the prefix, whichever prefix it is."""
+    assert node_message(line) == message
+
+
+def test_a_fraction_without_level_still_carries_the_signal() -> None:
+    """A detailed timestamp without a level column is read as the plain prefix."""
+    assert parse_line("2025-03-21 13:15:14.121 Running session 7.") == SessionStarted(7)
+
+
+IMPORT = "2025-10-15 16:01:52 ✨ Imported #{} (0x4f57…bfc3)"
+SESSION = "2025-10-15 16:01:52 Running session 3."
+PEERS = "2025-10-15 16:01:52 Network status report: /x/sync/0 connected peers - 4;"
+
+
+@pytest.mark.parametrize(
+    ("lines", "events"),
+    [
+        pytest.param(
+            [IMPORT.format(0), SESSION],
+            [BlockImported(0), SessionStarted(3)],
+            id="block-zero-before-an-event",
+        ),
+        pytest.param(
+            [IMPORT.format(0), IMPORT.format(0)], [BlockImported(0)], id="block-zero-folded"
+        ),
+        pytest.param(
+            [IMPORT.format(5), SESSION, PEERS],
+            [BlockImported(5), SessionStarted(3), PeersReported(4)],
+            id="two-events-after-imports",
+        ),
+        pytest.param(
+            [SESSION, IMPORT.format(2), IMPORT.format(1), PEERS, IMPORT.format(1)],
+            [SessionStarted(3), BlockImported(2), PeersReported(4), BlockImported(1)],
+            id="runs-fold-apart",
+        ),
+    ],
+)
+def test_parse_lines_folds_only_runs_of_imports(lines: list[str], events: list[LogEvent]) -> None:
+    """A run of imports becomes its highest block, in place; nothing else is added or moved."""
+    assert parse_lines(lines) == events
