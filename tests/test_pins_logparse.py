@@ -161,6 +161,28 @@ def test_feed_blocks_cuts_exactly_the_overlong_lines(
     assert assembler.pending == 0
 
 
+@pytest.mark.parametrize(
+    ("block", "long"),
+    [
+        pytest.param("", False, id="empty"),
+        pytest.param("abcd", False, id="exactly-the-bound"),
+        pytest.param("abcde", True, id="one-over"),
+        pytest.param("ab\ncd", False, id="two-short-lines"),
+        pytest.param("abcd\nef", False, id="bound-then-short"),
+        pytest.param("\nabcd", False, id="empty-line-first"),
+        pytest.param("abcd\nabcde", True, id="bound-then-one-over"),
+        pytest.param("ab\ncdefg\nh", True, id="short-then-one-over"),
+    ],
+)
+def test_the_quick_check_answers_exactly_whether_a_line_is_too_long(block: str, long: bool) -> None:
+    """feed_blocks' quick check says exactly whether a line of the block is over the bound.
+
+    A wrong False lets a line past the bound; a wrong True splits and rejoins every burst,
+    which is the hot path the check exists to avoid.
+    """
+    assert LineAssembler(max_line=4)._has_long_line(block) is long
+
+
 def test_a_held_line_of_exactly_the_bound_is_not_cut() -> None:
     """A partial line that fills the bound exactly is whole when its newline comes."""
     assembler = LineAssembler(max_line=4)
