@@ -183,6 +183,23 @@ def test_the_quick_check_answers_exactly_whether_a_line_is_too_long(block: str, 
     assert LineAssembler(max_line=4)._has_long_line(block) is long
 
 
+@pytest.mark.parametrize(
+    ("held", "chunk", "lines"),
+    [
+        pytest.param("", "\n", [""], id="one-empty-line"),
+        pytest.param("", "\n\n", ["", ""], id="two-empty-lines"),
+        pytest.param("abc", "\n\n", ["abc", ""], id="held-line-then-empty-line"),
+        pytest.param("abc", "\nx\n", ["abc", "x"], id="held-line-then-line"),
+        pytest.param("abc", "\n", ["abc"], id="held-line-only"),
+    ],
+)
+def test_empty_lines_are_lines(held: str, chunk: str, lines: list[str]) -> None:
+    """Every newline completes a line, an empty one included."""
+    assembler = LineAssembler()
+    assert assembler.feed(held) == []
+    assert assembler.feed(chunk) == lines
+
+
 def test_a_held_line_of_exactly_the_bound_is_not_cut() -> None:
     """A partial line that fills the bound exactly is whole when its newline comes."""
     assembler = LineAssembler(max_line=4)
