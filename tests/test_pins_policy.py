@@ -12,7 +12,7 @@ from dataclasses import replace
 import pytest
 
 from azwatch.config import Config
-from azwatch.events import BlockImported, HeadSample, RestartFinished, RestartIssued
+from azwatch.events import BlockImported, HeadSample, LogCaughtUp, RestartFinished, RestartIssued
 from azwatch.policy import (
     Decision,
     Hold,
@@ -46,6 +46,8 @@ def node(
         run_id="r",
         started_at=started_at,
         has_lines=True,
+        log_live=True,
+        log_seen_at=T,  # a line just arrived: the log is live and fresh
         best=best,
         best_advanced_at=T - stalled_for,
         heads_since_advance=heads_since,
@@ -81,7 +83,7 @@ NO_COOLDOWN = replace(CONFIG, cooldown=0.0, catch_up_rate=0.0)
 def test_a_restart_in_flight_holds_even_without_cooldown() -> None:
     """With COOLDOWN=0 nothing but the in-flight flag keeps a second restart from following."""
     config = NO_COOLDOWN
-    state = initial_state(0.0, "r")
+    state = apply(initial_state(0.0, "r"), LogCaughtUp(), 0.0, config)
     state = apply(state, BlockImported(1000), 0.0, config)
     state = apply(state, HeadSample(1500), 1.0, config)
     assert outcome(decide(state, 1.0, config)) == Rule.SEVERE_LAG

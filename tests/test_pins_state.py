@@ -7,6 +7,7 @@ survive: an event that is silently dropped, a flag that is not raised, a boundar
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 
 import pytest
 
@@ -22,6 +23,7 @@ from azwatch.events import (
     HeadSample,
     HeadUnavailable,
     HighestKnownBlock,
+    LogCaughtUp,
     MajorSyncChanged,
     NodeBanner,
     PeersReported,
@@ -36,9 +38,14 @@ from azwatch.state import SESSION_GRACE, LagSample, NodeState, apply, apply_all,
 CONFIG = Config(container_names=("node",))
 
 
+def live_run() -> NodeState:
+    """A run whose log the follower has read up to the present at 0."""
+    return apply(initial_state(0.0, "run-1"), LogCaughtUp(), 0.0, CONFIG)
+
+
 def fold(timed: Iterable[tuple[float, Event]], state: NodeState | None = None) -> NodeState:
     """Apply each (now, event) in order, one event at a time."""
-    state = state if state is not None else initial_state(0.0, "run-1")
+    state = state if state is not None else live_run()
     for now, event in timed:
         state = apply(state, event, now, CONFIG)
     return state
@@ -46,7 +53,7 @@ def fold(timed: Iterable[tuple[float, Event]], state: NodeState | None = None) -
 
 def burst(events: Iterable[Event], now: float, state: NodeState | None = None) -> NodeState:
     """Apply *events* as one burst read at *now* (the watcher's path)."""
-    state = state if state is not None else initial_state(0.0, "run-1")
+    state = state if state is not None else live_run()
     return apply_all(state, events, now, CONFIG)
 
 
@@ -106,9 +113,11 @@ def test_every_commuting_line_is_recorded_in_one_burst() -> None:
 
 
 def test_a_burst_that_changes_nothing_returns_the_same_state() -> None:
-    """A fork block below the best, at a later instant: the state object is kept as is."""
+    """A fork block below the best, at a later instant, changes only when a line was last
+    seen; an empty burst keeps the state object as is."""
     state = burst([BlockImported(10), PeersReported(4)], now=1)
-    assert burst([BlockImported(9), PeersReported(4)], now=2, state=state) is state
+    later = burst([BlockImported(9), PeersReported(4)], now=2, state=state)
+    assert later.run == replace(state.run, log_seen_at=2)
     assert burst([], now=3, state=state) is state
 
 
@@ -218,7 +227,7 @@ def test_a_new_run_resets_health_and_marks_the_container_running(start: Event) -
     assert (state.running, state.status) == (True, "running")
     assert (state.run.best, state.run.lags) == (None, ())
     # The next healthy sample starts a new streak there, not at the old one.
-    state = fold([(42, BlockImported(200)), (50, HeadSample(201))], state)
+    state = fold([(42, LogCaughtUp()), (42, BlockImported(200)), (50, HeadSample(201))], state)
     assert state.healthy_since == 50
 
 
@@ -290,20 +299,30 @@ def test_recovery_at_lag_block_lag_20_resets_the_backoff() -> None:
             (400, RestartIssued()),
             (401, RestartFinished(ok=True)),
             (402, RunStarted("run-2", 402.0)),
+            (402, LogCaughtUp()),
             (403, BlockImported(100)),
             (410, HeadSample(120)),
         ]
     )
     assert state.unhelped_restarts > 0
-    assert fold([(410 + CONFIG.recovery_period - 1, HeadSample(120))], state).unhelped_restarts
-    state = fold([(410 + CONFIG.recovery_period, HeadSample(120))], state)
+    end = 410 + CONFIG.recovery_period
+    state = fold([(end - 2, BlockImported(100))], state)  # the log is still fresh
+    assert fold([(end - 1, HeadSample(120))], state).unhelped_restarts
+    state = fold([(end, HeadSample(120))], state)
     assert (state.unhelped_restarts, state.healthy_since) == (0, 410)
 
 
 def test_head_samples_keep_lags_exactly_one_window_old() -> None:
     """A lag sample exactly TREND_WINDOW old stays; an older one leaves."""
     window = CONFIG.trend_window
-    state = fold([(0, BlockImported(100)), (10, HeadSample(103)), (10 + window, HeadSample(104))])
+    state = fold(
+        [
+            (0, BlockImported(100)),
+            (10, HeadSample(103)),
+            (10 + window - 1, BlockImported(100)),
+            (10 + window, HeadSample(104)),
+        ]
+    )
     assert state.run.lags == (LagSample(10, 3), LagSample(10 + window, 4))
     state = fold([(10 + window + 0.5, HeadSample(105))], state)
     assert state.run.lags == (LagSample(10 + window, 4), LagSample(10 + window + 0.5, 5))
