@@ -161,6 +161,9 @@ RULES = [
     ("GET", f"/v1.41/containers/{PROBE_PREFIX}x/json", True),
     ("GET", f"/v1.41/containers/{PROBE_PREFIX}x/logs?stdout=1", True),
     ("GET", "/v1.41/events?since=0&until=1", True),
+    # residual: every GET under /containers passes, the websocket attach and stats included
+    ("GET", f"/v1.41/containers/{PROBE_PREFIX}x/attach/ws?stream=1", True),
+    ("GET", f"/v1.41/containers/{PROBE_PREFIX}x/stats?stream=0", True),
     # ALLOW_RESTARTS, checked before the POST gate: restart, and with it stop and kill
     ("POST", f"/v1.41/containers/{PROBE_PREFIX}x/restart", True),
     ("POST", f"/v1.41/containers/{PROBE_PREFIX}x/stop", True),
