@@ -89,6 +89,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="ask the running watcher's /healthz (HTTP_PORT) instead: exit 0 if it is working, "
         "3 if not (a Docker HEALTHCHECK for the azwatch container itself)",
     )
+    check_parser.add_argument(
+        "--permissions",
+        action="store_true",
+        help="probe what DOCKER_HOST lets azwatch do (list, inspect, logs, events, restart), "
+        "restarting and creating nothing; warn if it also allows creating containers; exit 0 "
+        "if all five work, 3 if not",
+    )
     replay_parser = commands.add_parser(
         "replay",
         help="feed a recorded scenario through the decision rules; print JSON Lines",
@@ -125,6 +132,7 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     args = build_parser().parse_args(argv)
     settings = settings_from(args, os.environ if environ is None else environ)
     command = args.command or "run"
+    named = bool(settings.get("CONTAINER_NAME", "").strip())
     if not _looks_at_containers(command, args) and not (
         settings.get("CONTAINER_NAME", "").strip() or settings.get("CONTAINER_LABEL", "").strip()
     ):
@@ -150,16 +158,19 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     if command == "check":
         if args.watcher:
             return commands.check_watcher(config)
+        if args.permissions:
+            # inspect and logs look at the named container, if one was named
+            return commands.check_permissions(config, config.container_names[0] if named else None)
         return commands.check(config)
     return commands.run(config)
 
 
 def _looks_at_containers(command: str, args: argparse.Namespace) -> bool:
-    """Whether *command* needs CONTAINER_NAME or CONTAINER_LABEL: replay and check --watcher
-    (which only asks the watcher's /healthz) do not."""
+    """Whether *command* needs CONTAINER_NAME or CONTAINER_LABEL: replay, check --watcher
+    (which only asks the watcher's /healthz) and check --permissions do not."""
     if command == "replay":
         return False
-    return not (command == "check" and args.watcher)
+    return not (command == "check" and (args.watcher or args.permissions))
 
 
 class _OutputFailed(Exception):

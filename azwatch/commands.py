@@ -164,6 +164,22 @@ def check_watcher(config: Config) -> int:
     return EXIT_OK if status == 200 else EXIT_BLIND
 
 
+def check_permissions(config: Config, container: str | None = None) -> int:
+    """``azwatch check --permissions``: what DOCKER_HOST lets azwatch do, one line per call;
+    0 if all five calls work, 3 if not. Restarts and creates nothing (see
+    :mod:`azwatch.permissions`); inspect and logs look at *container* when given."""
+    from azwatch.permissions import probe_permissions
+
+    problem = docker_problem(config)
+    if problem is not None:
+        print(f"azwatch: {problem}", file=sys.stderr)
+        return EXIT_BLIND
+    report = anyio.run(probe_permissions, config, container, backend="asyncio")
+    for line in report.lines():
+        print(line)
+    return report.exit_code
+
+
 @dataclass(frozen=True, slots=True)
 class CheckResult:
     """What ``check`` concluded about one container."""
