@@ -132,6 +132,7 @@ class LogFollower:
                 self._note("driver", f"{why}; azwatch holds (use json-file, local or journald)")
                 await self._pause(RECHECK_INTERVAL)
                 continue
+            lines_before = self.status.lines
             try:
                 got_lines = await self._follow(info)
             except DOCKER_TRANSIENT as error:
@@ -140,8 +141,18 @@ class LogFollower:
                     self._note("driver", f"{describe_error(error)}; azwatch holds")
                     await self._pause(RECHECK_INTERVAL)
                     continue
-                got_lines = False
-                self._note("docker", f"log stream failed: {describe_error(error)}")
+                # A stream that brought lines and was then cut (a socket proxy's idle
+                # timeout ends it without its last chunk) worked: re-attach at once.
+                got_lines = self.status.lines > lines_before
+                if got_lines:
+                    logger.info(
+                        "%s: log stream cut (%s); re-attaching",
+                        self.name,
+                        describe_error(error),
+                        extra={"container": self.name, "event": "follow_cut"},
+                    )
+                else:
+                    self._note("docker", f"log stream failed: {describe_error(error)}")
             finally:
                 self.status.attached = False
             failures = 0 if got_lines else failures + 1
