@@ -5,8 +5,9 @@
 It follows the log from now on (``tail=0``) with aiodocker and counts the log items received,
 nothing else. With ``--rpc`` it also asks URL for ``chain_getHeader`` every ``--interval``
 seconds (default 10, fixed rate) through one aiohttp session, reading the answer's JSON. On
-SIGUSR1 it prints a snapshot, and on SIGTERM or SIGINT a final one before it exits, each one
-JSON object on a line of its own::
+SIGUSR1 it prints a snapshot, and on SIGTERM, SIGINT or the end of the log stream (the
+container stopped, the daemon restarted) a final one before it exits, each one JSON object on
+a line of its own::
 
     {"lines": N, "first": T, "last": T, "polls": P, "heads": H}
 
@@ -78,14 +79,15 @@ async def run(name: str, rpc: str | None, interval: float) -> Counts:
         loop.add_signal_handler(signum, task.cancel)
     loop.add_signal_handler(signal.SIGUSR1, counts.report)
     docker = aiodocker.Docker()
+    polling = None if rpc is None else asyncio.create_task(poll(rpc, interval, counts))
     try:
-        jobs = [follow(docker, name, counts)]
-        if rpc is not None:
-            jobs.append(poll(rpc, interval, counts))
-        await asyncio.gather(*jobs)
+        await follow(docker, name, counts)  # the end of the stream ends the process
     except asyncio.CancelledError:
         pass
     finally:
+        if polling is not None:
+            polling.cancel()
+            await asyncio.gather(polling, return_exceptions=True)
         await docker.close()
     return counts
 

@@ -65,6 +65,7 @@ from dockerkit import (  # noqa: E402
 from fakerpc import FakeRpc  # noqa: E402
 
 from azwatch.containers import docker_time_ns  # noqa: E402
+from azwatch.dockerevents import ACTIONS  # noqa: E402
 
 AZWATCH = [sys.executable, "-m", "azwatch", "run"]
 BARE_FOLLOW = [sys.executable, str(Path(__file__).resolve().parent / "_bare_follow.py")]
@@ -90,7 +91,9 @@ HEALTHY_FOR = 3.0  # way (ii): healthy seconds after the cooldown (plus a phase)
 # --idle: a healthy node's ~1 line/s, the default poll interval, the target.
 IDLE_NODE: dict[str, ParamValue] = {"STEP": 1, "TICK": 1, "STATUS_EVERY": 20}
 IDLE_POLL = 10.0  # azwatch's default RPC_POLL_INTERVAL, which the floor copies
-IDLE_WARMUP = 10.0
+# The window starts once the node's run is older than azwatch's default COOLDOWN and
+# TREND_WINDOW (300 s each): from then on azwatch decides "healthy", as it does most of its life.
+IDLE_WARMUP = 310.0
 IDLE_SECONDS = 300
 MAX_IDLE_RATIO = 1.5
 
@@ -264,9 +267,12 @@ class Measured:
         (user0, system0), (user1, system1) = self.split[0], self.split[-1]
         return user1 - user0, system1 - system0
 
-    def sample_rss(self) -> None:
+    def check_alive(self) -> None:
         if self.proc.poll() is not None:
             raise RuntimeError(f"{self.label} exited early (Docker restarted?):\n{tail(self.log)}")
+
+    def sample_rss(self) -> None:
+        self.check_alive()
         self.rss.append(psutil.Process(self.proc.pid).memory_info().rss)
 
     def rss_mb(self, samples: slice) -> float:
@@ -381,7 +387,11 @@ def measure(
     *mark* runs just before the first CPU reading and just after the last one, so what it
     asks of the processes (counts to read) stays outside the window.
     """
-    time.sleep(warmup)
+    began = time.monotonic()
+    while (left := began + warmup - time.monotonic()) > 0:
+        time.sleep(min(1.0, left))
+        for proc in procs:
+            proc.check_alive()  # a long warm-up: give up early when Docker went away
     mark()
     start = time.time()
     before = [proc.usage() for proc in procs]
@@ -435,6 +445,16 @@ def events_since(name: str, since: float) -> list[dict[str, Any]]:
         "--since", f"{since:.6f}", "--until", f"{time.time():.6f}", "--format", "{{json .}}",
     )  # fmt: skip
     return [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
+
+
+def container_events(start: float, end: float) -> int:
+    """How many container events of the kinds azwatch subscribes to Docker reported from
+    *start* to *end*, about any container (other users of the daemon make them too)."""
+    proc = docker(
+        "events", "--filter", "type=container", *(f"--filter=event={action}" for action in ACTIONS),
+        "--since", f"{start:.6f}", "--until", f"{end:.6f}", "--format", "{{.Action}}",
+    )  # fmt: skip
+    return len(proc.stdout.split())
 
 
 # --- part B: restart latency ------------------------------------------------------------------
@@ -521,6 +541,7 @@ class Counted:
 
     lines: list[int] = field(default_factory=list)
     polls: list[int] = field(default_factory=list)
+    decisions: list[str] = field(default_factory=list)
 
     def delta(self, values: list[int]) -> int:
         return values[-1] - values[0]
@@ -533,11 +554,13 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def azwatch_lines(port: int, name: str) -> int:
-    """The log lines azwatch took from *name* so far (``/status``: ``log.lines``)."""
+def azwatch_status(port: int, name: str) -> tuple[int, str]:
+    """The log lines azwatch took from *name* so far and its last decision (``/status``)."""
     url = f"http://127.0.0.1:{port}/status"
     with urllib.request.urlopen(url, timeout=10) as reply:
-        return int(json.load(reply)["containers"][name]["log"]["lines"])
+        status = json.load(reply)["containers"][name]
+    decision = status["decision"] or {}
+    return int(status["log"]["lines"]), str(decision.get("reason") or decision.get("rule"))
 
 
 def floor_counts(floor: Measured) -> dict[str, Any]:
@@ -553,13 +576,13 @@ def floor_counts(floor: Measured) -> dict[str, Any]:
     raise RuntimeError(f"the floor did not report its counts:\n{tail(floor.log)}")
 
 
-def part_idle(work: Path, seconds: int) -> list[Verdict]:
+def part_idle(work: Path, seconds: int, warmup: float) -> list[Verdict]:
     node_text = " ".join(f"{key}={value}" for key, value in IDLE_NODE.items())
     print(
         f"Idle: a healthy fake node at ~1 line/s ({node_text}) for {seconds} s;\n"
         f"      azwatch (default settings + HTTP_PORT for /status) and the floor (aiodocker's "
         f"follow + chain_getHeader\n      every {IDLE_POLL:g} s on one aiohttp session) follow "
-        f"it concurrently, measured after a {IDLE_WARMUP:g} s warm-up"
+        f"it concurrently, measured after a {warmup:g} s warm-up"
     )
     with contextlib.ExitStack() as stack:
         began = time.time()
@@ -577,17 +600,20 @@ def part_idle(work: Path, seconds: int) -> list[Verdict]:
             counts = floor_counts(floor)
             seen["floor"].lines.append(counts["lines"])
             seen["floor"].polls.append(counts["polls"])
-            seen["azwatch"].lines.append(azwatch_lines(port, node.name))
+            lines, decision = azwatch_status(port, node.name)
+            seen["azwatch"].lines.append(lines)
+            seen["azwatch"].decisions.append(decision)
             seen["reference"].polls.append(rpc.requests)
 
         with log_on_error(logs["azwatch"]), log_on_error(logs["floor"]):
             run = node.started_at()
-            start, end = measure([azwatch, floor], seconds, warmup=IDLE_WARMUP, mark=mark)
+            start, end = measure([azwatch, floor], seconds, warmup=warmup, mark=mark)
             if node.status() != "running" or node.started_at() != run:
                 raise RuntimeError("the fake node stopped during the window (Docker restarted?)")
         written = docker("logs", "--since", f"{start:.6f}", "--until", f"{end:.6f}", node.name)
         kills = [event for event in events_since(node.name, began) if event["Action"] == "kill"]
         logged = logs["azwatch"].read_text().splitlines()
+        foreign = container_events(start, end)
 
     window = end - start
     produced = len((written.stdout + written.stderr).splitlines())
@@ -617,6 +643,15 @@ def part_idle(work: Path, seconds: int) -> list[Verdict]:
     growth = azwatch.rss_mb(slice(-10, None)) - azwatch.rss_mb(slice(None, 10))
     print(f"  azwatch / floor CPU: {ratio:.2f}x")
     print(f"  restarts: {len(kills)} (kill events); azwatch logged {len(logged)} lines")
+    print(
+        f"  Docker events azwatch received in the window (any container; the floor subscribes "
+        f"to none): {foreign}"
+    )
+    decisions = seen["azwatch"].decisions
+    print(
+        f"  azwatch's decision: {decisions[0]} at the start of the window, "
+        f"{decisions[-1]} at its end"
+    )
     expected_polls = window / IDLE_POLL
     return [
         verdict(
@@ -674,7 +709,16 @@ def main() -> int:
         help="instead of parts A and B: the idle cost of azwatch next to the floor, following "
         "a node at ~1 line/s",
     )
+    parser.add_argument(
+        "--warmup",
+        type=float,
+        default=IDLE_WARMUP,
+        help=f"with --idle: seconds from starting the node and the followers to the window "
+        f"(default {IDLE_WARMUP:g}: past azwatch's 300 s cooldown; >= 5)",
+    )
     args = parser.parse_args()
+    if args.warmup < 5:
+        parser.error("--warmup must be >= 5")
     if args.seconds is None:
         args.seconds = IDLE_SECONDS if args.idle else 60
     if args.seconds < 20 or args.repeats < 1:
@@ -693,7 +737,7 @@ def main() -> int:
         build_fake_node_image()
         with tempfile.TemporaryDirectory(prefix=PREFIX) as tmp:
             if args.idle:
-                verdicts += part_idle(Path(tmp), args.seconds)
+                verdicts += part_idle(Path(tmp), args.seconds, args.warmup)
             else:
                 verdicts += part_a(Path(tmp), args.seconds)
                 verdicts += part_b(Path(tmp), args.repeats)
