@@ -22,6 +22,15 @@ reports in each run.
 * (i) head = best + 500 from the start: latency = kill - (``State.StartedAt`` + COOLDOWN);
 * (ii) head = best until 3 to 5 s after the cooldown (the jumps spread evenly over one poll
   interval), then best + 500 from instant T: latency = kill - T.
+
+**--idle** (instead of A and B), the cost of a healthy node's ordinary life: a fake node at
+~1 line/s (STEP=1, TICK=1, STATUS_EVERY=20), followed concurrently by ``python -m azwatch run``
+with default settings (HTTP_PORT added to read ``/status``) and by the floor,
+benchmarks/_bare_follow.py ``--rpc``: aiodocker's follow counting lines plus ``chain_getHeader``
+every RPC_POLL_INTERVAL (10 s) on one aiohttp session. The ``--seconds`` window (default 300)
+starts ``--warmup`` s (default 310) after both start, once the node's run is past azwatch's
+COOLDOWN and TREND_WINDOW. Printed: CPU seconds (user, system), wake-ups, lines and polls seen
+in the window, RSS at its start and end, and azwatch/floor against the 1.5x target.
 """
 
 from __future__ import annotations
