@@ -22,6 +22,15 @@ reports in each run.
 * (i) head = best + 500 from the start: latency = kill - (``State.StartedAt`` + COOLDOWN);
 * (ii) head = best until 3 to 5 s after the cooldown (the jumps spread evenly over one poll
   interval), then best + 500 from instant T: latency = kill - T.
+
+**--idle** (instead of A and B), the cost of a healthy node's ordinary life: a fake node at
+~1 line/s (STEP=1, TICK=1, STATUS_EVERY=20), followed concurrently by ``python -m azwatch run``
+with default settings (HTTP_PORT added to read ``/status``) and by the floor,
+benchmarks/_bare_follow.py ``--rpc``: aiodocker's follow counting lines plus ``chain_getHeader``
+every RPC_POLL_INTERVAL (10 s) on one aiohttp session. The ``--seconds`` window (default 300)
+starts ``--warmup`` s (default 310) after both start, once the node's run is past azwatch's
+COOLDOWN and TREND_WINDOW. Printed: CPU seconds (user, system), wake-ups, lines and polls seen
+in the window, RSS at its start and end, and azwatch/floor against the 1.5x target.
 """
 
 from __future__ import annotations
@@ -33,12 +42,14 @@ import os
 import platform
 import re
 import signal
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -63,6 +74,7 @@ from dockerkit import (  # noqa: E402
 from fakerpc import FakeRpc  # noqa: E402
 
 from azwatch.containers import docker_time_ns  # noqa: E402
+from azwatch.dockerevents import ACTIONS  # noqa: E402
 
 AZWATCH = [sys.executable, "-m", "azwatch", "run"]
 BARE_FOLLOW = [sys.executable, str(Path(__file__).resolve().parent / "_bare_follow.py")]
@@ -85,6 +97,15 @@ POLL = 2.0
 JUMP = 500  # blocks added to the head: far above BLOCK_LAG_100=100
 HEALTHY_FOR = 3.0  # way (ii): healthy seconds after the cooldown (plus a phase) before the jump
 
+# --idle: a healthy node's ~1 line/s, the default poll interval, the target.
+IDLE_NODE: dict[str, ParamValue] = {"STEP": 1, "TICK": 1, "STATUS_EVERY": 20}
+IDLE_POLL = 10.0  # azwatch's default RPC_POLL_INTERVAL, which the floor copies
+# The window starts once the node's run is older than azwatch's default COOLDOWN and
+# TREND_WINDOW (300 s each): from then on azwatch decides "healthy", as it does most of its life.
+IDLE_WARMUP = 310.0
+IDLE_SECONDS = 300
+MAX_IDLE_RATIO = 1.5
+
 Verdict = tuple[str, bool]
 
 
@@ -94,9 +115,12 @@ Verdict = tuple[str, bool]
 class HeadServer:
     """tests/fakerpc.py in a thread of its own, its head kept at ``best() + offset``."""
 
-    def __init__(self, best: Callable[[], int | None], offset: int = 0) -> None:
+    def __init__(
+        self, best: Callable[[], int | None], offset: int = 0, *, refresh: float = 0.05
+    ) -> None:
         self._best = best
         self._offset = offset
+        self._refresh_every = refresh
         self._lock = threading.Lock()
         self._ready = threading.Event()
         self._stop = threading.Event()
@@ -121,6 +145,11 @@ class HeadServer:
             self._refresh()
             return time.time()
 
+    @property
+    def requests(self) -> int:
+        """HTTP requests the fake RPC received so far."""
+        return 0 if self._rpc is None else self._rpc.requests
+
     def _refresh(self) -> None:
         best = self._best()
         if best is not None and self._rpc is not None:
@@ -133,7 +162,7 @@ class HeadServer:
             while not self._stop.is_set():
                 with self._lock:
                     self._refresh()
-                await anyio.sleep(0.05)
+                await anyio.sleep(self._refresh_every)
 
 
 def start_node(
@@ -232,16 +261,27 @@ class Measured:
     cpu_seconds: float = 0.0
     wakeups: int = 0
     rss: list[int] = field(default_factory=list)
+    #: (user, system) CPU seconds at each ``usage()`` call.
+    split: list[tuple[float, float]] = field(default_factory=list)
 
     def usage(self) -> tuple[float, int]:
         """CPU seconds (user + system) and voluntary context switches so far."""
         process = psutil.Process(self.proc.pid)
         times, switches = process.cpu_times(), process.num_ctx_switches()
+        self.split.append((float(times.user), float(times.system)))
         return float(times.user + times.system), int(switches.voluntary)
 
-    def sample_rss(self) -> None:
+    def user_system(self) -> tuple[float, float]:
+        """User and system CPU seconds over the window (the first and last ``usage()``)."""
+        (user0, system0), (user1, system1) = self.split[0], self.split[-1]
+        return user1 - user0, system1 - system0
+
+    def check_alive(self) -> None:
         if self.proc.poll() is not None:
             raise RuntimeError(f"{self.label} exited early (Docker restarted?):\n{tail(self.log)}")
+
+    def sample_rss(self) -> None:
+        self.check_alive()
         self.rss.append(psutil.Process(self.proc.pid).memory_info().rss)
 
     def rss_mb(self, samples: slice) -> float:
@@ -343,10 +383,25 @@ def part_a(work: Path, seconds: int) -> list[Verdict]:
     ]
 
 
-def measure(procs: list[Measured], seconds: int) -> tuple[float, float]:
+def measure(
+    procs: list[Measured],
+    seconds: int,
+    *,
+    warmup: float = WARMUP,
+    mark: Callable[[], None] = lambda: None,
+) -> tuple[float, float]:
     """After the warm-up, read CPU time and context switches around a *seconds* window and
-    RSS every second, then stop the processes. Returns the window's wall-clock start and end."""
-    time.sleep(WARMUP)
+    RSS every second, then stop the processes. Returns the window's wall-clock start and end.
+
+    *mark* runs just before the first CPU reading and just after the last one, so what it
+    asks of the processes (counts to read) stays outside the window.
+    """
+    began = time.monotonic()
+    while (left := began + warmup - time.monotonic()) > 0:
+        time.sleep(min(1.0, left))
+        for proc in procs:
+            proc.check_alive()  # a long warm-up: give up early when Docker went away
+    mark()
     start = time.time()
     before = [proc.usage() for proc in procs]
     for second in range(seconds + 1):
@@ -355,6 +410,7 @@ def measure(procs: list[Measured], seconds: int) -> tuple[float, float]:
             proc.sample_rss()
     after = [proc.usage() for proc in procs]
     end = time.time()
+    mark()
     for proc, (cpu0, wakeups0), (cpu1, wakeups1) in zip(procs, before, after, strict=True):
         proc.cpu_seconds, proc.wakeups = cpu1 - cpu0, wakeups1 - wakeups0
     for proc in procs:
@@ -398,6 +454,16 @@ def events_since(name: str, since: float) -> list[dict[str, Any]]:
         "--since", f"{since:.6f}", "--until", f"{time.time():.6f}", "--format", "{{json .}}",
     )  # fmt: skip
     return [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
+
+
+def container_events(start: float, end: float) -> int:
+    """How many container events of the kinds azwatch subscribes to Docker reported from
+    *start* to *end*, about any container (other users of the daemon make them too)."""
+    proc = docker(
+        "events", "--filter", "type=container", *(f"--filter=event={action}" for action in ACTIONS),
+        "--since", f"{start:.6f}", "--until", f"{end:.6f}", "--format", "{{.Action}}",
+    )  # fmt: skip
+    return len(proc.stdout.split())
 
 
 # --- part B: restart latency ------------------------------------------------------------------
@@ -475,6 +541,149 @@ def kill_at(events: DockerEvents, run: int) -> float:
     return int(events.wait_for("kill", count=run, timeout=60)["timeNano"]) / 1e9
 
 
+# --- idle: a healthy node at 1 line/s -------------------------------------------------------
+
+
+@dataclass
+class Counted:
+    """Lines and polls one process reported at the start and the end of the window."""
+
+    lines: list[int] = field(default_factory=list)
+    polls: list[int] = field(default_factory=list)
+    decisions: list[str] = field(default_factory=list)
+
+    def delta(self, values: list[int]) -> int:
+        return values[-1] - values[0]
+
+
+def free_port() -> int:
+    """A 127.0.0.1 TCP port that was free a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def azwatch_status(port: int, name: str) -> tuple[int, str]:
+    """The log lines azwatch took from *name* so far and its last decision (``/status``)."""
+    url = f"http://127.0.0.1:{port}/status"
+    with urllib.request.urlopen(url, timeout=10) as reply:
+        status = json.load(reply)["containers"][name]
+    decision = status["decision"] or {}
+    return int(status["log"]["lines"]), str(decision.get("reason") or decision.get("rule"))
+
+
+def floor_counts(floor: Measured) -> dict[str, Any]:
+    """Ask the floor for its counts (SIGUSR1) and read the line it prints."""
+    before = len(floor.log.read_text().splitlines())
+    floor.proc.send_signal(signal.SIGUSR1)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        lines = floor.log.read_text().splitlines()
+        if len(lines) > before:
+            return dict(json.loads(lines[-1]))
+        time.sleep(0.01)
+    raise RuntimeError(f"the floor did not report its counts:\n{tail(floor.log)}")
+
+
+def part_idle(work: Path, seconds: int, warmup: float) -> list[Verdict]:
+    node_text = " ".join(f"{key}={value}" for key, value in IDLE_NODE.items())
+    print(
+        f"Idle: a healthy fake node at ~1 line/s ({node_text}) for {seconds} s;\n"
+        f"      azwatch (default settings + HTTP_PORT for /status) and the floor (aiodocker's "
+        f"follow + chain_getHeader\n      every {IDLE_POLL:g} s on one aiohttp session) follow "
+        f"it concurrently, measured after a {warmup:g} s warm-up"
+    )
+    with contextlib.ExitStack() as stack:
+        began = time.time()
+        node = start_node(stack, work, "idle", IDLE_NODE)
+        rpc = stack.enter_context(HeadServer(node.best, refresh=1.0))
+        port = free_port()
+        env = azwatch_env(node.name, rpc.url, HTTP_PORT=port)
+        logs = {"azwatch": work / "azwatch-idle.log", "floor": work / "floor-idle.log"}
+        azwatch = Measured("azwatch", spawn(stack, AZWATCH, logs["azwatch"], env), logs["azwatch"])
+        floor_args = [*BARE_FOLLOW, node.name, "--rpc", rpc.url, "--interval", f"{IDLE_POLL:g}"]
+        floor = Measured("floor", spawn(stack, floor_args, logs["floor"]), logs["floor"])
+        seen = {"azwatch": Counted(), "floor": Counted(), "reference": Counted()}
+
+        def mark() -> None:
+            counts = floor_counts(floor)
+            seen["floor"].lines.append(counts["lines"])
+            seen["floor"].polls.append(counts["polls"])
+            lines, decision = azwatch_status(port, node.name)
+            seen["azwatch"].lines.append(lines)
+            seen["azwatch"].decisions.append(decision)
+            seen["reference"].polls.append(rpc.requests)
+
+        with log_on_error(logs["azwatch"]), log_on_error(logs["floor"]):
+            run = node.started_at()
+            start, end = measure([azwatch, floor], seconds, warmup=warmup, mark=mark)
+            if node.status() != "running" or node.started_at() != run:
+                raise RuntimeError("the fake node stopped during the window (Docker restarted?)")
+        written = docker("logs", "--since", f"{start:.6f}", "--until", f"{end:.6f}", node.name)
+        kills = [event for event in events_since(node.name, began) if event["Action"] == "kill"]
+        logged = logs["azwatch"].read_text().splitlines()
+        foreign = container_events(start, end)
+
+    window = end - start
+    produced = len((written.stdout + written.stderr).splitlines())
+    lines = {label: seen[label].delta(seen[label].lines) for label in ("azwatch", "floor")}
+    polls = {"floor": seen["floor"].delta(seen["floor"].polls)}
+    polls["azwatch"] = seen["reference"].delta(seen["reference"].polls) - polls["floor"]
+    print(
+        f"  node wrote  {produced:,} lines in the {window:.1f} s window: "
+        f"{produced / window:.2f} lines/s (docker logs)"
+    )
+    print("  process   CPU s   user    sys   % of one core   wakeups/s   lines seen   polls")
+    for proc in (azwatch, floor):
+        user, system = proc.user_system()
+        print(
+            f"  {proc.label:<8} {proc.cpu_seconds:6.2f} {user:6.2f} {system:6.2f}"
+            f"   {100 * proc.cpu_seconds / window:13.3f}   {proc.wakeups / window:9.2f}"
+            f"   {lines[proc.label]:10,}   {polls[proc.label]:5}"
+        )
+    print("  process   RSS MB at start   at end    peak   first 10 s   last 10 s   growth MB")
+    for proc in (azwatch, floor):
+        first, last = proc.rss_mb(slice(None, 10)), proc.rss_mb(slice(-10, None))
+        print(
+            f"  {proc.label:<8} {proc.rss[0] / MB:15.1f}   {proc.rss[-1] / MB:6.1f}"
+            f"   {max(proc.rss) / MB:5.1f}   {first:10.1f}   {last:9.1f}   {last - first:+9.2f}"
+        )
+    ratio = azwatch.cpu_seconds / floor.cpu_seconds
+    growth = azwatch.rss_mb(slice(-10, None)) - azwatch.rss_mb(slice(None, 10))
+    print(f"  azwatch / floor CPU: {ratio:.2f}x")
+    print(f"  restarts: {len(kills)} (kill events); azwatch logged {len(logged)} lines")
+    print(
+        f"  Docker events azwatch received in the window (any container; the floor subscribes "
+        f"to none): {foreign}"
+    )
+    decisions = seen["azwatch"].decisions
+    print(
+        f"  azwatch's decision: {decisions[0]} at the start of the window, "
+        f"{decisions[-1]} at its end"
+    )
+    expected_polls = window / IDLE_POLL
+    return [
+        verdict(
+            f"azwatch CPU <= {MAX_IDLE_RATIO:g}x floor ({ratio:.2f}x)", ratio <= MAX_IDLE_RATIO
+        ),
+        verdict(
+            f"azwatch RSS flat (last 10 s - first 10 s = {growth:+.2f} MB, "
+            f"limit +{MAX_RSS_GROWTH_MB:g} MB)",
+            growth <= MAX_RSS_GROWTH_MB,
+        ),
+        verdict(
+            f"azwatch and the floor each saw the node's lines (±2 of {produced})",
+            all(abs(count - produced) <= 2 for count in lines.values()),
+        ),
+        verdict(
+            f"azwatch and the floor each polled the reference every {IDLE_POLL:g} s "
+            f"(±1 of {expected_polls:.0f})",
+            all(abs(count - expected_polls) <= 1 for count in polls.values()),
+        ),
+        verdict("no restart", not kills),
+    ]
+
+
 # --- main -------------------------------------------------------------------------------------
 
 
@@ -496,9 +705,31 @@ def interrupt(signum: int, frame: FrameType | None) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seconds", type=int, default=60, help="part A window (>= 20)")
+    parser.add_argument(
+        "--seconds",
+        type=int,
+        help=f"part A window (>= 20; default 60), or with --idle its window "
+        f"(default {IDLE_SECONDS})",
+    )
     parser.add_argument("--repeats", type=int, default=5, help="restarts per way in part B")
+    parser.add_argument(
+        "--idle",
+        action="store_true",
+        help="instead of parts A and B: the idle cost of azwatch next to the floor, following "
+        "a node at ~1 line/s",
+    )
+    parser.add_argument(
+        "--warmup",
+        type=float,
+        default=IDLE_WARMUP,
+        help=f"with --idle: seconds from starting the node and the followers to the window "
+        f"(default {IDLE_WARMUP:g}: past azwatch's 300 s cooldown; >= 5)",
+    )
     args = parser.parse_args()
+    if args.warmup < 5:
+        parser.error("--warmup must be >= 5")
+    if args.seconds is None:
+        args.seconds = IDLE_SECONDS if args.idle else 60
     if args.seconds < 20 or args.repeats < 1:
         parser.error("--seconds must be >= 20 and --repeats >= 1")
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -514,8 +745,11 @@ def main() -> int:
     try:
         build_fake_node_image()
         with tempfile.TemporaryDirectory(prefix=PREFIX) as tmp:
-            verdicts += part_a(Path(tmp), args.seconds)
-            verdicts += part_b(Path(tmp), args.repeats)
+            if args.idle:
+                verdicts += part_idle(Path(tmp), args.seconds, args.warmup)
+            else:
+                verdicts += part_a(Path(tmp), args.seconds)
+                verdicts += part_b(Path(tmp), args.repeats)
     except KeyboardInterrupt:
         print("interrupted; every azwatch-bench container was removed", file=sys.stderr)
         return 130
