@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import codecs
 import logging
-import math
 import struct
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -242,7 +241,7 @@ class LogFollower:
             timeout = self.config.log_silence_timeout
             try:
                 # One scope for the whole stream, its deadline moved on by every batch.
-                with anyio.CancelScope(deadline=anyio.current_time() + timeout) as silence:
+                with anyio.CancelScope(deadline=loop_time() + timeout) as silence:
                     while (pieces := await frames.next()) is not None:
                         blocks = [
                             block
@@ -259,9 +258,10 @@ class LogFollower:
                                 self.status.last_line_at = self.clock()
                                 events = parse_block(fresh)
                                 if events:
-                                    silence.deadline = math.inf  # never cut a hand-over short
-                                    await self.emit(self.name, events)
-                        silence.deadline = anyio.current_time() + timeout
+                                    # Never cut a hand-over short: its lines are applied.
+                                    with anyio.CancelScope(shield=True):
+                                        await self.emit(self.name, events)
+                        silence.deadline = loop_time() + timeout
             finally:
                 response.close()
         if silence.cancelled_caught:

@@ -243,7 +243,15 @@ def decide(state: NodeState, now: float, config: Config) -> Decision:
 
     # The best is as old as the latest line, and the node may have imported about a block a
     # second since: the lag counted is the least the node can have.
-    lag = state.head - run.best - int(max(0.0, log_age - LINE_GRACE))
+    unseen = int(max(0.0, log_age - LINE_GRACE))
+    lag = state.head - run.best - unseen
+    # Said with the lag, so the number in a detail never looks unlike head minus best.
+    unseen_text = (
+        f" (head #{state.head} - best #{run.best}, less {unseen} block(s) the {log_age:.0f}s "
+        "since the latest log line may hide)"
+        if unseen
+        else ""
+    )
     rate = facts.catch_up_rate
     guard = config.catch_up_rate > 0
     catching_up = guard and rate is not None and rate >= config.catch_up_rate
@@ -267,7 +275,7 @@ def decide(state: NodeState, now: float, config: Config) -> Decision:
 
     # Rule 1: severe lag, whatever the sync state or production.
     if lag > config.block_lag_100:
-        text = f"lag {lag} > BLOCK_LAG_100={config.block_lag_100}"
+        text = f"lag {lag}{unseen_text} > BLOCK_LAG_100={config.block_lag_100}"
         guard_hold = catching_up_hold(text)
         if guard_hold is None:
             return Restart(Rule.SEVERE_LAG, text, facts)
@@ -316,7 +324,7 @@ def decide(state: NodeState, now: float, config: Config) -> Decision:
 
     # Rule 4: moderate lag, for a node that is neither syncing nor producing.
     if lag > config.block_lag_20:
-        text = f"lag {lag} > BLOCK_LAG_20={config.block_lag_20}"
+        text = f"lag {lag}{unseen_text} > BLOCK_LAG_20={config.block_lag_20}"
         if run.major_sync:
             blocked.append((HoldReason.MAJOR_SYNC, f"{text}, but the node is in major sync"))
         elif facts.producing:

@@ -29,6 +29,7 @@ import aiodocker
 import aiohttp
 import anyio
 import anyio.abc
+import anyio.lowlevel
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from azwatch.config import Config
@@ -200,7 +201,12 @@ class Watcher:
 
     async def _emit(self, name: str, events: Sequence[Event]) -> None:
         assert self._send is not None
-        await self._send.send(ContainerEvents(name, tuple(events)))
+        message = ContainerEvents(name, tuple(events))
+        try:
+            # The usual case costs no checkpoint; a full queue waits (back-pressure).
+            self._send.send_nowait(message)
+        except anyio.WouldBlock:
+            await self._send.send(message)
 
     async def _inspected(self, name: str, info: ContainerInfo) -> None:
         assert self._send is not None
@@ -283,14 +289,17 @@ class Watcher:
         while True:
             now = self.clock()
             wake = min(supervisor.next_wake(), now + self.config.check_interval)
-            with anyio.move_on_after(max(0.0, wake - now)):
-                self._take(await receive.receive(), restarter)
-                for _ in range(QUEUE_SIZE):
-                    try:
-                        self._take(receive.receive_nowait(), restarter)
-                    except anyio.WouldBlock:
-                        break
+            if wake > now:
+                with anyio.move_on_after(wake - now):
+                    self._take(await receive.receive(), restarter)
+            # Whatever else arrived meanwhile is taken in now, without waiting again.
+            for _ in range(QUEUE_SIZE):
+                try:
+                    self._take(receive.receive_nowait(), restarter)
+                except anyio.WouldBlock:
+                    break
             self._carry_out(supervisor.tick(self.clock()), restarter)
+            await anyio.lowlevel.checkpoint()  # decide, then let the sources run
 
     def _take(self, message: Message | _Forget, restarter: Restarter) -> None:
         if isinstance(message, _Forget):
