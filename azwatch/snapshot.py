@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from azwatch.config import Config
+from azwatch.history import ChartPoint
 from azwatch.policy import Restart, cooldown_anchor, effective_cooldown
 from azwatch.progress import format_duration
 from azwatch.supervisor import Book, Supervisor
@@ -48,6 +49,20 @@ class DecisionView:
 
 
 @dataclass(frozen=True, slots=True)
+class RestartView:
+    """One of the watcher's latest restarts (or dry-run decisions) and whether it helped."""
+
+    #: Unix time of the decision.
+    time: float
+    rule: str
+    detail: str
+    dry_run: bool
+    #: ``yes…``, ``not yet…``, ``no…``, ``unknown…``, ``restart failed: …``; ``None``: not
+    #: judged yet.
+    verdict: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class ContainerView:
     """One watched container."""
 
@@ -79,6 +94,10 @@ class ContainerView:
     last_restart_time: float | None
     decision: DecisionView | None
     log: LogView
+    #: Best, head and lag at each head poll of the last hours, oldest first; Unix times.
+    history: tuple[ChartPoint, ...] = ()
+    #: The latest restarts, oldest first.
+    recent_restarts: tuple[RestartView, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,7 +213,19 @@ def _container(book: Book, now: float, wall: float, log: LogView) -> ContainerVi
         last_restart_time=None if restarted is None else wall - (now - restarted),
         decision=view,
         log=log,
+        history=_history(book, now, wall),
+        recent_restarts=tuple(
+            RestartView(wall - (now - r.at), r.rule, r.detail, r.dry_run, r.verdict)
+            for r in book.restart_log.records()
+        ),
     )
+
+
+def _history(book: Book, now: float, wall: float) -> tuple[ChartPoint, ...]:
+    if book.chart is None:
+        return ()
+    shift = wall - now
+    return tuple(ChartPoint(p.at + shift, p.best, p.head, p.lag) for p in book.chart)
 
 
 def health_problems(
@@ -297,6 +328,16 @@ def _container_document(view: ContainerView) -> dict[str, Any]:
         "cooldown_left": round(view.cooldown_left, 3),
         "last_restart_time": view.last_restart_time,
         "decision": last,
+        "recent_restarts": [
+            {
+                "time": r.time,
+                "rule": r.rule,
+                "detail": r.detail,
+                "dry_run": r.dry_run,
+                "verdict": r.verdict,
+            }
+            for r in view.recent_restarts
+        ],
         "log": {
             "attached": log.attached,
             "waiting": log.waiting,

@@ -35,6 +35,7 @@ from azwatch.events import (
     RestartIssued,
     RunStarted,
 )
+from azwatch.history import Chart, ChartPoint, RestartLog, RestartRecord
 from azwatch.policy import (
     Decision,
     Facts,
@@ -143,6 +144,11 @@ class Book:
     shown_producing: bool | None = None
     shown_reason: HoldReason | None = None
     shown_fatal: str | None = None
+    # --- what the status page shows (in memory only) ---
+    #: Best, head and lag at each head poll (bounded; made at the first poll).
+    chart: Chart | None = None
+    #: The latest restarts with their rule and verdict (bounded).
+    restart_log: RestartLog = field(default_factory=RestartLog)
 
 
 @dataclass
@@ -290,6 +296,7 @@ class Supervisor:
         for book in self.books.values():
             book.state = apply(book.state, event, now, book.config)
             book.dirty = True
+            self._chart_point(book, event, now)
         if isinstance(event, HeadSample):
             if reference.lost_reported and reference.lost_since is not None:
                 text = (
@@ -319,6 +326,7 @@ class Supervisor:
             self._log(logging.INFO, book.name, "restart_done", f"restart done: {result.detail}")
             return
         book.failed_restarts += 1
+        book.restart_log.judge(f"restart failed: {result.detail}")
         text = f"restart failed: {result.detail}; the rules will decide again after the cooldown"
         self._log(logging.ERROR, book.name, "restart_failed", text)
         verdict, book.verdict = book.verdict, None
@@ -379,6 +387,8 @@ class Supervisor:
         book.restarts_by_rule[decision.rule] = book.restarts_by_rule.get(decision.rule, 0) + 1
         book.last_restart_at = now
         book.shown_reason = None
+        record = RestartRecord(now, str(decision.rule), decision.detail, config.dry_run)
+        book.restart_log.add(record)
         verb = "would restart (dry run)" if config.dry_run else "restarting"
         self._log(
             logging.WARNING,
@@ -454,6 +464,7 @@ class Supervisor:
     def _judge(self, book: Book, verdict: PendingVerdict, now: float) -> None:
         """Tell the operator about a restart and whether it helped by this check."""
         helped = restart_helped(verdict.decision, book.state, now, book.config)
+        book.restart_log.judge(helped)
         verb = "would have restarted (dry run)" if verdict.dry_run else "restarted"
         self._log(logging.INFO, book.name, "restart_verdict", f"restart helped: {helped}")
         self._notify(
@@ -511,6 +522,19 @@ class Supervisor:
                 text = "producing blocks" if producing else "no longer producing blocks"
                 self._log(logging.INFO, book.name, "producing", text, producing=producing)
             book.shown_producing = producing
+
+    # --- the status page's history ------------------------------------------------------
+
+    def _chart_point(self, book: Book, event: HeadSample | HeadUnavailable, now: float) -> None:
+        """One point of the status page's chart per head poll (bounded)."""
+        if book.chart is None:
+            book.chart = Chart(self.config.rpc_poll_interval)
+        state, run = book.state, book.state.run
+        sampled = isinstance(event, HeadSample)
+        # The tail read on attaching is history: its best is not the present one.
+        best = run.best if run.log_live else None
+        lag = state.lag if sampled and run.log_live else None
+        book.chart.add(ChartPoint(now, best, state.head if sampled else None, lag))
 
     # --- output -------------------------------------------------------------------------
 
