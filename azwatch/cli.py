@@ -1,4 +1,4 @@
-"""The command line: ``azwatch [run|check|replay]``.
+"""The command line: ``azwatch [run|check|replay|status]``.
 
 This is the only place that reads ``os.environ``, configures logging, handles signals and
 chooses exit codes. Every setting is an environment variable and a flag of the same name
@@ -6,7 +6,8 @@ chooses exit codes. Every setting is an environment variable and a flag of the s
 
 Exit codes: 0 success (``check``: healthy); 1 ``check`` would restart; 2 bad configuration
 or bad scenario; 3 ``check`` cannot observe (or ``run`` cannot reach Docker at start); 141
-``replay``'s reader closed the pipe.
+``replay``'s reader closed the pipe. ``status`` asks the running watcher and has its own
+(:mod:`azwatch.remote`).
 """
 
 from __future__ import annotations
@@ -77,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Watch an Aleph Zero node container and restart it when it falls out of sync.",
     )
     parser.add_argument("--version", action="version", version=f"azwatch {__version__}")
-    commands = parser.add_subparsers(dest="command", metavar="{run,check,replay}")
+    commands = parser.add_subparsers(dest="command", metavar="{run,check,replay,status}")
     run_parser = commands.add_parser("run", help="watch until SIGTERM/SIGINT (the default)")
     check_parser = commands.add_parser(
         "check",
@@ -102,9 +103,41 @@ def build_parser() -> argparse.ArgumentParser:
         dest="all_decisions",
         help="print hold decisions too (every CHECK_INTERVAL and whenever the reason changes)",
     )
-    for each in (parser, run_parser, check_parser, replay_parser):
+    remote_parsers = _add_remote_commands(commands)
+    for each in (parser, run_parser, check_parser, replay_parser, *remote_parsers):
         add_settings(each)
     return parser
+
+
+#: The commands that ask the running watcher (no container needed).
+REMOTE_COMMANDS = ("status",)
+
+
+def _add_remote_commands(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> list[argparse.ArgumentParser]:
+    """``status`` (see :mod:`azwatch.remote`)."""
+    status_parser = commands.add_parser(
+        "status", help="ask the running watcher: one line per container (exit 3: none answers)"
+    )
+    status_parser.add_argument(
+        "--json", action="store_true", dest="as_json", help="print the /status document"
+    )
+    remote = [status_parser]
+    for each in remote:
+        each.add_argument(
+            "--url",
+            help="the watcher's endpoint (default: http://HTTP_HOST:HTTP_PORT, "
+            "0.0.0.0 as 127.0.0.1)",
+        )
+        each.add_argument(
+            "--timeout",
+            type=float,
+            default=10.0,
+            metavar="SECONDS",
+            help="how long to wait for the answer (default 10)",
+        )
+    return remote
 
 
 def settings_from(args: argparse.Namespace, environ: Mapping[str, str]) -> dict[str, str]:
@@ -137,6 +170,8 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         return EXIT_CONFIG
     if command == "replay":
         return run_replay(args.file, config, all_decisions=args.all_decisions, out=sys.stdout)
+    if command in REMOTE_COMMANDS:
+        return _run_remote(command, args, config)
     # The live commands import aiodocker and aiohttp; replay does not need them.
     from azwatch import commands
 
@@ -157,9 +192,18 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
 def _looks_at_containers(command: str, args: argparse.Namespace) -> bool:
     """Whether *command* needs CONTAINER_NAME or CONTAINER_LABEL: replay and check --watcher
     (which only asks the watcher's /healthz) do not."""
-    if command == "replay":
+    if command == "replay" or command in REMOTE_COMMANDS:
         return False
     return not (command == "check" and args.watcher)
+
+
+def _run_remote(command: str, args: argparse.Namespace, config: Config) -> int:
+    from azwatch import remote  # imports aiohttp, which replay does not need
+
+    assert command == "status"
+    return remote.status(
+        config, url=args.url, as_json=args.as_json, timeout=args.timeout, out=sys.stdout
+    )
 
 
 class _OutputFailed(Exception):
