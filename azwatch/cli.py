@@ -1,4 +1,4 @@
-"""The command line: ``azwatch [run|check|replay|status]``.
+"""The command line: ``azwatch [run|check|replay|status|pause|resume]``.
 
 This is the only place that reads ``os.environ``, configures logging, handles signals and
 chooses exit codes. Every setting is an environment variable and a flag of the same name
@@ -6,8 +6,8 @@ chooses exit codes. Every setting is an environment variable and a flag of the s
 
 Exit codes: 0 success (``check``: healthy); 1 ``check`` would restart; 2 bad configuration
 or bad scenario; 3 ``check`` cannot observe (or ``run`` cannot reach Docker at start); 141
-``replay``'s reader closed the pipe. ``status`` asks the running watcher and has its own
-(:mod:`azwatch.remote`).
+``replay``'s reader closed the pipe. ``status``, ``pause`` and ``resume`` ask the running
+watcher and have their own (:mod:`azwatch.remote`).
 """
 
 from __future__ import annotations
@@ -78,7 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Watch an Aleph Zero node container and restart it when it falls out of sync.",
     )
     parser.add_argument("--version", action="version", version=f"azwatch {__version__}")
-    commands = parser.add_subparsers(dest="command", metavar="{run,check,replay,status}")
+    commands = parser.add_subparsers(
+        dest="command", metavar="{run,check,replay,status,pause,resume}"
+    )
     run_parser = commands.add_parser("run", help="watch until SIGTERM/SIGINT (the default)")
     check_parser = commands.add_parser(
         "check",
@@ -110,20 +112,33 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 #: The commands that ask the running watcher (no container needed).
-REMOTE_COMMANDS = ("status",)
+REMOTE_COMMANDS = ("status", "pause", "resume")
 
 
 def _add_remote_commands(
     commands: argparse._SubParsersAction[argparse.ArgumentParser],
 ) -> list[argparse.ArgumentParser]:
-    """``status`` (see :mod:`azwatch.remote`)."""
+    """``status``, ``pause`` and ``resume`` (see :mod:`azwatch.remote`)."""
     status_parser = commands.add_parser(
         "status", help="ask the running watcher: one line per container (exit 3: none answers)"
     )
     status_parser.add_argument(
         "--json", action="store_true", dest="as_json", help="print the /status document"
     )
-    remote = [status_parser]
+    pause_parser = commands.add_parser(
+        "pause", help="pause restarts of a container for maintenance (the watcher keeps deciding)"
+    )
+    pause_parser.add_argument("name", help="the watched container")
+    pause_parser.add_argument(
+        "--for",
+        dest="duration",
+        metavar="DURATION",
+        help="how long: 90s, 30m, 2h, 1h30m (default 1h, at most 24h)",
+    )
+    pause_parser.add_argument("--reason", help="why, for the log, the page and /status")
+    resume_parser = commands.add_parser("resume", help="end a container's pause now")
+    resume_parser.add_argument("name", help="the watched container")
+    remote = [status_parser, pause_parser, resume_parser]
     for each in remote:
         each.add_argument(
             "--url",
@@ -200,10 +215,21 @@ def _looks_at_containers(command: str, args: argparse.Namespace) -> bool:
 def _run_remote(command: str, args: argparse.Namespace, config: Config) -> int:
     from azwatch import remote  # imports aiohttp, which replay does not need
 
-    assert command == "status"
-    return remote.status(
-        config, url=args.url, as_json=args.as_json, timeout=args.timeout, out=sys.stdout
-    )
+    if command == "status":
+        return remote.status(
+            config, url=args.url, as_json=args.as_json, timeout=args.timeout, out=sys.stdout
+        )
+    if command == "pause":
+        return remote.pause(
+            config,
+            args.name,
+            url=args.url,
+            duration=args.duration,
+            reason=args.reason,
+            timeout=args.timeout,
+            out=sys.stdout,
+        )
+    return remote.resume(config, args.name, url=args.url, timeout=args.timeout, out=sys.stdout)
 
 
 class _OutputFailed(Exception):

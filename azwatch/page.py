@@ -139,6 +139,8 @@ def _card(view: ContainerView, now: float) -> str:
     ]
     if view.restart_in_flight:
         badges.append('<span class="badge warn">restarting</span>')
+    if view.pause is not None:
+        badges.append('<span class="badge warn">restarts paused</span>')
     rows = [
         ("state", _e(view.status)),
         ("sync mode", "major sync" if view.major_sync else "not in major sync"),
@@ -149,6 +151,7 @@ def _card(view: ContainerView, now: float) -> str:
         ("lag now", "unknown" if view.lag is None else _blocks(view.lag)),
         ("decision now", _decision(view)),
         ("cooldown", _cooldown(view, now)),
+        ("pause", _pause(view, now)),
         ("restarts", _restart_count(view)),
     ]
     if view.fatal:
@@ -170,6 +173,8 @@ def _decision(view: ContainerView) -> str:
         return "unknown (nothing decided yet)"
     if decision.action == "restart":
         head = f'<span class="bad">restart: {_e(decision.why)}</span>'
+    elif decision.action == "paused":
+        head = f'<span class="warn">paused: would restart: {_e(decision.why)}</span>'
     else:
         css = "ok" if decision.why == "healthy" else "warn"
         head = f'<span class="{css}">hold: {_e(decision.why)}</span>'
@@ -184,6 +189,17 @@ def _cooldown(view: ContainerView, now: float) -> str:
     ends = now + view.cooldown_left
     left = format_duration(math.ceil(view.cooldown_left))
     return f"{_e(length)}, ends {_e(_clock(ends, now))} (in {_e(left)})"
+
+
+def _pause(view: ContainerView, now: float) -> str:
+    pause = view.pause
+    if pause is None:
+        return "not paused"
+    reason = f'<br><span class="detail">{_e(pause.reason)}</span>' if pause.reason else ""
+    return (
+        f'<span class="warn">paused until {_e(_clock(pause.until, now))} '
+        f"(another {_e(format_duration(pause.left))})</span>{reason}"
+    )
 
 
 def _restart_count(view: ContainerView) -> str:

@@ -1,11 +1,15 @@
-"""``azwatch status``: ask the running watcher.
+"""``azwatch status``, ``azwatch pause`` and ``azwatch resume``: ask the running watcher.
 
-It talks to the watcher's HTTP endpoint (``--url``, by default ``http://HTTP_HOST:HTTP_PORT``
-with a wildcard address replaced by 127.0.0.1) and needs no container setting: it gets
-``/status`` and prints one line per container, in columns like ``docker ps``; ``--json``
-prints the document itself.
+Each talks to the watcher's HTTP endpoint (``--url``, by default ``http://HTTP_HOST:HTTP_PORT``
+with a wildcard address replaced by 127.0.0.1) and needs no container setting:
 
-Exit codes: 0 done; 2 bad command line or settings (no ``HTTP_PORT`` and no ``--url``);
+* ``status`` gets ``/status`` and prints one line per container, in columns like
+  ``docker ps``; ``--json`` prints the document itself;
+* ``pause NAME [--for 2h] [--reason TEXT]`` and ``resume NAME`` post to ``/control/pause``
+  and ``/control/resume``, with ``Authorization: Bearer $CONTROL_TOKEN`` when it is set.
+
+Exit codes: 0 done; 1 the watcher answered but refused (unknown container, bad token, control
+off); 2 bad command line or settings (no ``HTTP_PORT`` and no ``--url``, a bad duration);
 3 no watcher answers (refused, timed out, or what answered is not the watcher's JSON).
 """
 
@@ -13,6 +17,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TextIO, TypeGuard
@@ -21,9 +26,11 @@ import aiohttp
 import anyio
 
 from azwatch.config import Config
+from azwatch.control import ControlError, clean_reason, parse_duration
 from azwatch.progress import format_duration
 
 EXIT_OK = 0
+EXIT_REFUSED = 1
 EXIT_USAGE = 2
 EXIT_NO_WATCHER = 3
 
@@ -111,6 +118,10 @@ def status_rows(document: Mapping[str, Any]) -> list[tuple[str, ...]]:
             continue
         run: dict[str, Any] = view["run"] if isinstance(view.get("run"), dict) else {}
         state = str(view.get("status") or "unknown")
+        if view.get("paused"):
+            pause = view.get("pause") or {}
+            left = pause.get("left") if isinstance(pause, dict) else None
+            state += ", restarts paused" + (f" {format_duration(left)}" if _number(left) else "")
         decision = view.get("decision")
         if isinstance(decision, dict):
             action = decision.get("action")
@@ -163,6 +174,72 @@ def status(config: Config, *, url: str | None, as_json: bool, timeout: float, ou
     else:
         out.write("\n".join(table(status_rows(document))) + "\n")
     return EXIT_OK
+
+
+# --- pause and resume -------------------------------------------------------------------------
+
+
+def pause(
+    config: Config,
+    name: str,
+    *,
+    url: str | None,
+    duration: str | None,
+    reason: str | None,
+    timeout: float,
+    out: TextIO,
+) -> int:
+    """``azwatch pause NAME``: no restart of NAME for *duration* (1 h unless given)."""
+    try:
+        seconds = parse_duration(duration)
+        words = clean_reason(reason)
+    except ControlError as error:
+        return _usage(str(error))
+    body: dict[str, Any] = {"container": name, "for": seconds}
+    if words:
+        body["reason"] = words
+    code, reply = _control(config, url, "pause", body, timeout)
+    if code != EXIT_OK:
+        return code
+    until = reply.get("until")
+    when = (
+        f" (until {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime(until))})"
+        if _number(until)
+        else ""
+    )
+    said = f": {words}" if words else ""
+    out.write(f"paused {name} for {format_duration(seconds)}{when}{said}\n")
+    return EXIT_OK
+
+
+def resume(config: Config, name: str, *, url: str | None, timeout: float, out: TextIO) -> int:
+    """``azwatch resume NAME``: end NAME's pause now."""
+    code, reply = _control(config, url, "resume", {"container": name}, timeout)
+    if code != EXIT_OK:
+        return code
+    out.write(f"resumed {name}\n" if reply.get("was_paused") else f"{name} was not paused\n")
+    return EXIT_OK
+
+
+def _control(
+    config: Config, url: str | None, action: str, body: dict[str, Any], timeout: float
+) -> tuple[int, dict[str, Any]]:
+    base = watcher_url(config, url)
+    if base is None:
+        return _usage(f"{action} needs HTTP_PORT (the watcher's endpoint) or --url"), {}
+    target = f"{base}/control/{action}"
+    try:
+        answer = ask(target, timeout=timeout, body=body, token=config.control_token)
+    except NoWatcher as error:
+        return _fail(str(error), EXIT_NO_WATCHER), {}
+    reply = answer.document if isinstance(answer.document, dict) else {}
+    if answer.status == 200:
+        return EXIT_OK, reply
+    why = reply.get("error")
+    if not isinstance(why, str):
+        text = f"{target} is not azwatch's control endpoint (HTTP {answer.status})"
+        return _fail(text, EXIT_NO_WATCHER), {}
+    return _fail(f"{action} refused (HTTP {answer.status}): {why}", EXIT_REFUSED), {}
 
 
 # --- words ------------------------------------------------------------------------------------

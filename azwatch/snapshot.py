@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from azwatch.config import Config
@@ -40,7 +40,8 @@ class LogView:
 class DecisionView:
     """The latest decision about a container."""
 
-    action: str  # "restart" or "hold"
+    #: "restart", "hold", or "paused" (a restart the operator's pause did not carry out).
+    action: str
     #: The rule of a restart, or the reason of a hold.
     why: str
     detail: str
@@ -60,6 +61,17 @@ class RestartView:
     #: ``yes…``, ``not yet…``, ``no…``, ``unknown…``, ``restart failed: …``; ``None``: not
     #: judged yet.
     verdict: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PauseView:
+    """A maintenance pause in force (Unix times)."""
+
+    since: float
+    until: float
+    #: Seconds until it ends by itself.
+    left: float
+    reason: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +110,12 @@ class ContainerView:
     history: tuple[ChartPoint, ...] = ()
     #: The latest restarts, oldest first.
     recent_restarts: tuple[RestartView, ...] = ()
+    #: The operator's maintenance pause, while it holds.
+    pause: PauseView | None = None
+
+    @property
+    def paused(self) -> bool:
+        return self.pause is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,6 +202,8 @@ def _container(book: Book, now: float, wall: float, log: LogView) -> ContainerVi
             age=_age(now, book.decided_at),
             catch_up_rate=_finite(decision.facts.catch_up_rate),
         )
+        if is_restart and book.paused_restart_at == book.decided_at:
+            view = replace(view, action="paused")  # the pause made it a non-restart
     cooldown = effective_cooldown(state, book.config)
     restarted = book.last_restart_at
     return ContainerView(
@@ -218,6 +238,7 @@ def _container(book: Book, now: float, wall: float, log: LogView) -> ContainerVi
             RestartView(wall - (now - r.at), r.rule, r.detail, r.dry_run, r.verdict)
             for r in book.restart_log.records()
         ),
+        pause=_pause(book, now, wall),
     )
 
 
@@ -226,6 +247,14 @@ def _history(book: Book, now: float, wall: float) -> tuple[ChartPoint, ...]:
         return ()
     shift = wall - now
     return tuple(ChartPoint(p.at + shift, p.best, p.head, p.lag) for p in book.chart)
+
+
+def _pause(book: Book, now: float, wall: float) -> PauseView | None:
+    pause = book.pause
+    if pause is None or now >= pause.until:
+        return None
+    shift = wall - now
+    return PauseView(pause.since + shift, pause.until + shift, pause.until - now, pause.reason)
 
 
 def health_problems(
@@ -296,7 +325,7 @@ def _container_document(view: ContainerView) -> dict[str, Any]:
     if decision is not None:
         last = {
             "action": decision.action,
-            "rule" if decision.action == "restart" else "reason": decision.why,
+            "rule" if decision.action in ("restart", "paused") else "reason": decision.why,
             "detail": decision.detail,
             "age": decision.age,
             "catch_up_rate": decision.catch_up_rate,
@@ -328,6 +357,15 @@ def _container_document(view: ContainerView) -> dict[str, Any]:
         "cooldown_left": round(view.cooldown_left, 3),
         "last_restart_time": view.last_restart_time,
         "decision": last,
+        "paused": view.paused,
+        "pause": None
+        if view.pause is None
+        else {
+            "since": view.pause.since,
+            "until": view.pause.until,
+            "left": round(view.pause.left, 3),
+            "reason": view.pause.reason,
+        },
         "recent_restarts": [
             {
                 "time": r.time,

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from azwatch.config import Config, with_label_overrides
+from azwatch.control import PAUSE_MAX
 from azwatch.effects import Effect, LogRecord, Notice, Reported, RestartContainer, SendNotice
 from azwatch.events import (
     ContainerStatus,
@@ -96,7 +97,28 @@ class RestartDone:
     result: RestartFinished
 
 
-Message = ContainerEvents | LabelsSeen | HeadPolled | RestartDone
+@dataclass(frozen=True, slots=True)
+class Pause:
+    """The operator pauses restarts of *name* until *until* (the supervisor's clock).
+
+    While paused the rules still decide and a restart they name is logged ("paused: would
+    restart …") and reported, never carried out; it consumes no cooldown. A new pause
+    replaces the old one; the pause ends by itself at *until* (at most ``PAUSE_MAX`` ahead).
+    """
+
+    name: str
+    until: float
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Resume:
+    """The operator ends the pause of *name* now."""
+
+    name: str
+
+
+Message = ContainerEvents | LabelsSeen | HeadPolled | RestartDone | Pause | Resume
 
 # --- bookkeeping --------------------------------------------------------------------------
 
@@ -108,6 +130,15 @@ class PendingVerdict:
     decision: Restart
     due: float
     dry_run: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ActivePause:
+    """A maintenance pause in force: since when, until when, and the operator's words."""
+
+    since: float
+    until: float
+    reason: str
 
 
 @dataclass
@@ -144,11 +175,16 @@ class Book:
     shown_producing: bool | None = None
     shown_reason: HoldReason | None = None
     shown_fatal: str | None = None
-    # --- what the status page shows (in memory only) ---
+    # --- what the status page shows, and the maintenance pause (in memory only) ---
     #: Best, head and lag at each head poll (bounded; made at the first poll).
     chart: Chart | None = None
     #: The latest restarts with their rule and verdict (bounded).
     restart_log: RestartLog = field(default_factory=RestartLog)
+    pause: ActivePause | None = None
+    #: When the pause last turned a restart into a non-restart (``decided_at`` then).
+    paused_restart_at: float | None = None
+    #: The rule and time of the latest "paused: would restart" line.
+    paused_said: tuple[str, float] | None = None
 
 
 @dataclass
@@ -211,11 +247,14 @@ class Supervisor:
                 book = self.books.get(name)
                 if book is not None and labels != book.labels:
                     self._on_labels(book, labels)
+            case Pause() | Resume():
+                self._on_control(message, now)
         return self._effects()
 
     def tick(self, now: float) -> list[Effect]:
         """Decide for every container whose state changed or whose wake-up is due."""
         self.last_evaluation_at = now
+        self._end_pauses(now)
         for book in list(self.books.values()):
             summary_due = now >= book.next_summary
             due = book.wake_at is not None and now >= book.wake_at
@@ -240,6 +279,8 @@ class Supervisor:
                 wake = min(wake, book.wake_at)
             if book.down_since is not None and not book.down_notified:
                 wake = min(wake, book.down_since + DOWN_NOTICE_AFTER)
+            if book.pause is not None:
+                wake = min(wake, book.pause.until)
         return wake
 
     # --- messages -----------------------------------------------------------------------
@@ -362,6 +403,9 @@ class Supervisor:
         book.decision, book.decided_at = decision, now
         self._log_transitions(book, now)
         if isinstance(decision, Restart):
+            if book.pause is not None and now < book.pause.until:
+                self._paused_restart(book, decision, now)
+                return True
             book.wake_at = None
             self._restart(book, decision, now)
             return True
@@ -433,7 +477,8 @@ class Supervisor:
             book.capped_notified = False  # recovered: a later cap is news again
         decision = book.decision
         if report and decision is not None:
-            self._out.append(Reported(book.name, now, decision))
+            paused = book.paused_restart_at == book.decided_at  # decided_at is set here
+            self._out.append(Reported(book.name, now, decision, paused=paused))
         state = book.state
         fresh = head_is_fresh(state, now, book.config) and state.run.log_live
         progress = sync_progress(book.checkpoint, state, now) if fresh else None
@@ -523,7 +568,104 @@ class Supervisor:
                 self._log(logging.INFO, book.name, "producing", text, producing=producing)
             book.shown_producing = producing
 
-    # --- the status page's history ------------------------------------------------------
+    # --- the maintenance pause and the status page's history -----------------------------
+
+    def _on_control(self, message: Pause | Resume, now: float) -> None:
+        """The operator pauses or resumes restarts of one container."""
+        book = self.books.get(message.name)
+        verb = "pause" if isinstance(message, Pause) else "resume"
+        if book is None:
+            text = f"{message.name}: not watched; {verb} ignored"
+            self._log(logging.WARNING, None, f"{verb}_ignored", text)
+            return
+        book.dirty, book.paused_said = True, None
+        if isinstance(message, Pause):
+            until = min(message.until, now + PAUSE_MAX)
+            if until <= now:
+                self._log(logging.WARNING, book.name, "pause_ignored", "pause already over")
+                return
+            book.pause = ActivePause(now, until, message.reason)
+            why = f": {message.reason}" if message.reason else ""
+            length = format_duration(until - now)
+            text = (
+                f"paused by the operator for {length}{why}; restarts the rules decide are "
+                "logged, not carried out, until it ends (a restart of azwatch ends it too)"
+            )
+            self._log(
+                logging.WARNING,
+                book.name,
+                "paused",
+                text,
+                pause_seconds=until - now,
+                reason=message.reason,
+            )
+            self._notify(
+                f"pause:{book.name}",
+                f"azwatch: {book.name} paused for {length}",
+                message.reason or "paused by the operator; no reason given",
+                "warning",
+            )
+            return
+        pause, book.pause = book.pause, None
+        if pause is None:
+            self._log(logging.INFO, book.name, "resumed", "resume: was not paused")
+            return
+        text = (
+            f"resumed by the operator after {format_duration(now - pause.since)}; "
+            "restarts allowed again"
+        )
+        self._log(logging.INFO, book.name, "resumed", text)
+        self._notify(f"pause:{book.name}", f"azwatch: {book.name} resumed", text)
+
+    def _end_pauses(self, now: float) -> None:
+        """Pauses whose time is up end by themselves."""
+        for book in self.books.values():
+            pause = book.pause
+            if pause is None or now < pause.until:
+                continue
+            book.pause, book.dirty, book.paused_said = None, True, None
+            text = (
+                f"pause ended: its {format_duration(pause.until - pause.since)} are up; "
+                "restarts allowed again"
+            )
+            self._log(logging.INFO, book.name, "pause_ended", text)
+            self._notify(f"pause:{book.name}", f"azwatch: pause of {book.name} ended", text)
+
+    def _paused_restart(self, book: Book, decision: Restart, now: float) -> None:
+        """The rules name a restart while the operator's pause holds: say so, do nothing.
+
+        No cooldown is consumed and no restart is counted: when the pause ends, a node
+        that still needs a restart gets it at once.
+        """
+        pause = book.pause
+        assert pause is not None
+        book.wake_at = pause.until
+        book.paused_restart_at = now
+        said, rule = book.paused_said, str(decision.rule)
+        if (
+            said is not None
+            and said[0] == rule
+            and now - said[1] < book.config.check_interval
+            and book.shown_reason is None
+        ):
+            return  # said within this CHECK_INTERVAL, with nothing else said since
+        book.paused_said = (rule, now)
+        book.shown_reason = None
+        facts = decision.facts
+        why = f": {pause.reason}" if pause.reason else ""
+        self._log(
+            logging.WARNING,
+            book.name,
+            "paused_restart",
+            f"paused: would restart: {rule}: {decision.detail} "
+            f"(best {format_block(facts.best)}, head {format_block(facts.head)}; "
+            f"paused for another {format_duration(pause.until - now)}{why})",
+            rule=rule,
+            paused=True,
+            pause_left=pause.until - now,
+            **_numbers(facts),
+        )
+        self._out.append(Reported(book.name, now, decision, paused=True))
 
     def _chart_point(self, book: Book, event: HeadSample | HeadUnavailable, now: float) -> None:
         """One point of the status page's chart per head poll (bounded)."""

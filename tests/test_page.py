@@ -29,7 +29,7 @@ from azwatch.history import (
     chart_capacity,
 )
 from azwatch.page import MAX_DRAWN, chart, render
-from azwatch.snapshot import DecisionView, RestartView, take
+from azwatch.snapshot import DecisionView, PauseView, RestartView, take
 from azwatch.supervisor import ContainerEvents, HeadPolled, Supervisor
 
 NOW = SNAPSHOT.time  # 2023-11-14 22:15:00 UTC
@@ -124,6 +124,7 @@ def test_a_card_says_what_the_container_is_doing() -> None:
         "lag now 3 blocks",
         "decision now hold: healthy lag 3 within thresholds",
         "cooldown 10m00s, ends 22:17:00 UTC (in 2m00s)",
+        "pause not paused",
         "restarts 2 since azwatch started, 1 failed",
     ):
         assert said in text, said
@@ -221,6 +222,20 @@ def test_a_chart_of_six_hours_draws_a_bounded_number_of_points_and_keeps_spikes(
 def test_too_few_points_say_the_chart_is_being_collected() -> None:
     assert "collecting data" in chart((), VIEW, NOW)
     assert "collecting data" in chart(POINTS[:1], VIEW, NOW)
+
+
+def test_a_paused_container_shows_its_pause_and_what_it_would_do() -> None:
+    view = replace(
+        VIEW,
+        decision=DecisionView("paused", "severe_lag", "lag 500 > BLOCK_LAG_100=100", 0.2, None),
+        pause=PauseView(NOW - 600, NOW + 3000, 3000.0, "resyncing <db>"),
+    )
+    page = Page(render(replace(SNAPSHOT, containers=(view,))))
+    assert "node running restarts paused" in page.text
+    assert "decision now paused: would restart: severe_lag lag 500 > BLOCK_LAG_100=100" in (
+        page.text
+    )
+    assert "pause paused until 23:05:00 UTC (another 50m00s) resyncing <db>" in page.text
 
 
 def test_dry_run_and_problems_are_in_the_header() -> None:

@@ -1,7 +1,7 @@
-"""``azwatch status`` as a process, against a watcher's HTTP app showing a hand-built
-snapshot (or against something that is not a watcher at all).
+"""``azwatch status``, ``pause`` and ``resume`` as processes, against a watcher's HTTP app
+showing a hand-built snapshot (or against something that is not a watcher at all).
 
-It needs no CONTAINER_NAME: it asks the watcher.
+None of them needs CONTAINER_NAME: they ask the watcher.
 """
 
 from __future__ import annotations
@@ -14,14 +14,20 @@ from contextlib import asynccontextmanager
 from dataclasses import replace
 
 import anyio
+import pytest
 from aiohttp import web
 from loopback import start_on_loopback, stop
 from test_cli import without_containers
+from test_control_http import CLOCK, Recorder
 from test_snapshot_http import SNAPSHOT, VIEW
 
-from azwatch.http import build_app
+from azwatch.control import ControlAccess
+from azwatch.http import Control, build_app
 from azwatch.remote import COLUMNS, status_rows, table
-from azwatch.snapshot import DecisionView, Snapshot, document
+from azwatch.snapshot import DecisionView, PauseView, Snapshot, document
+from azwatch.supervisor import Pause, Resume
+
+TOKEN = "cli-control-token-0123456789"
 
 TWO = replace(
     SNAPSHOT,
@@ -51,10 +57,14 @@ async def azwatch(*argv: str, **settings: str) -> tuple[int, str, str]:
 
 
 @asynccontextmanager
-async def watcher(snapshot: Snapshot = TWO) -> AsyncIterator[int]:
-    runner, port = await start_on_loopback(build_app(lambda: snapshot))
+async def watcher(
+    snapshot: Snapshot = TWO, *, http_host: str = "127.0.0.1", token: str | None = None
+) -> AsyncIterator[tuple[int, Recorder]]:
+    recorder = Recorder()
+    control = Control(recorder, lambda: CLOCK, ControlAccess(http_host, token))
+    runner, port = await start_on_loopback(build_app(lambda: snapshot, control))
     try:
-        yield port
+        yield port, recorder
     finally:
         await stop(runner)
 
@@ -74,8 +84,19 @@ def test_status_rows_line_up_like_docker_ps() -> None:
     ]
 
 
+def test_status_says_which_containers_have_restarts_paused() -> None:
+    view = replace(
+        VIEW,
+        decision=DecisionView("paused", "severe_lag", "lag 500 > 100", 1.0, None),
+        pause=PauseView(0, 1, 3540.0, "resync"),
+    )
+    _, line = table(status_rows(document(replace(TWO, containers=(view,)))))
+    assert line.split("   ")[:2] == ["node", "running, restarts paused 59m00s"]
+    assert "   paused: severe_lag   " in line
+
+
 async def test_status_prints_one_line_per_container_without_container_name() -> None:
-    async with watcher() as port:
+    async with watcher() as (port, _):
         code, out, err = await azwatch("status", HTTP_PORT=str(port))
         assert (code, err) == (0, "")
         lines = out.splitlines()
@@ -157,3 +178,60 @@ async def test_status_needs_an_endpoint() -> None:
     code, out, err = await azwatch("status")
     assert (code, out) == (2, "")
     assert err == "azwatch: status needs HTTP_PORT (the watcher's endpoint) or --url\n"
+
+
+async def test_pause_and_resume_reach_the_watcher() -> None:
+    async with watcher() as (port, recorder):
+        code, out, err = await azwatch(
+            "pause", "node", "--for", "2h", "--reason", "db resync", HTTP_PORT=str(port)
+        )
+        assert (code, err) == (0, "")
+        assert out.startswith("paused node for 2h00m00s (until 2023-11-15 00:15:00 UTC)")
+        assert out.endswith(": db resync\n")
+        code, out, err = await azwatch("resume", "node", HTTP_PORT=str(port))
+        assert (code, out, err) == (0, "node was not paused\n", "")
+    assert recorder.messages == [Pause("node", CLOCK + 7200, "db resync"), Resume("node")]
+
+
+async def test_pause_sends_control_token_and_a_refusal_is_exit_1() -> None:
+    async with watcher(http_host="0.0.0.0", token=TOKEN) as (port, recorder):
+        code, out, err = await azwatch("pause", "node", HTTP_PORT=str(port))
+        assert (code, out) == (1, "")
+        assert err == (
+            "azwatch: pause refused (HTTP 401): "
+            "control needs Authorization: Bearer <CONTROL_TOKEN>\n"
+        )
+        code, out, err = await azwatch(
+            "pause", "node", HTTP_PORT=str(port), CONTROL_TOKEN="wrong-token-0123456789"
+        )
+        assert (code, err) == (1, "azwatch: pause refused (HTTP 401): wrong control token\n")
+        assert recorder.messages == []
+        code, out, err = await azwatch(
+            "pause", "node", "--for", "90s", HTTP_PORT=str(port), CONTROL_TOKEN=TOKEN
+        )
+        assert (code, err) == (0, "")
+        code, out, err = await azwatch("resume", "nobody", HTTP_PORT=str(port), CONTROL_TOKEN=TOKEN)
+        assert (code, err) == (1, "azwatch: resume refused (HTTP 404): nobody is not watched\n")
+        assert TOKEN not in out + err
+    assert recorder.messages == [Pause("node", CLOCK + 90, "")]
+
+
+@pytest.mark.parametrize(
+    ("duration", "said"),
+    [
+        ("2d", "azwatch: pause duration '2d': expected a duration such as 90s, 30m, 2h or 1h30m\n"),
+        ("48h", "azwatch: pause duration '48h': at most 24h\n"),
+    ],
+)
+async def test_a_bad_duration_is_refused_before_asking(duration: str, said: str) -> None:
+    async with watcher() as (port, recorder):
+        code, out, err = await azwatch("pause", "node", "--for", duration, HTTP_PORT=str(port))
+    assert (code, out, err) == (2, "", said)
+    assert recorder.messages == []
+
+
+async def test_pause_when_nothing_answers_is_exit_3() -> None:
+    port = closed_port()
+    code, out, err = await azwatch("pause", "node", "--url", f"http://127.0.0.1:{port}")
+    assert (code, out) == (3, "")
+    assert err.startswith(f"azwatch: no watcher answers at http://127.0.0.1:{port}/control/pause")
