@@ -74,7 +74,7 @@ polyline{fill:none;stroke-width:1.6;stroke-linejoin:round}
 .key-best{fill:var(--best)}.key-head{fill:var(--mute)}.key-lag{fill:var(--lag)}
 table{width:100%;border-collapse:collapse;font-size:.88rem}
 th,td{text-align:left;padding:.2rem .35rem;border-top:1px solid var(--line);
-vertical-align:top;overflow-wrap:break-word}
+vertical-align:top;overflow-wrap:anywhere}
 td.when{white-space:nowrap}
 th{color:var(--mute);font-weight:500}
 """
