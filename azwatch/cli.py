@@ -1,4 +1,4 @@
-"""The command line: ``azwatch [run|check|replay]``.
+"""The command line: ``azwatch [run|check|replay|status|pause|resume]``.
 
 This is the only place that reads ``os.environ``, configures logging, handles signals and
 chooses exit codes. Every setting is an environment variable and a flag of the same name
@@ -6,7 +6,8 @@ chooses exit codes. Every setting is an environment variable and a flag of the s
 
 Exit codes: 0 success (``check``: healthy); 1 ``check`` would restart; 2 bad configuration
 or bad scenario; 3 ``check`` cannot observe (or ``run`` cannot reach Docker at start); 141
-``replay``'s reader closed the pipe.
+``replay``'s reader closed the pipe. ``status``, ``pause`` and ``resume`` ask the running
+watcher and have their own (:mod:`azwatch.remote`).
 """
 
 from __future__ import annotations
@@ -77,7 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Watch an Aleph Zero node container and restart it when it falls out of sync.",
     )
     parser.add_argument("--version", action="version", version=f"azwatch {__version__}")
-    commands = parser.add_subparsers(dest="command", metavar="{run,check,replay}")
+    commands = parser.add_subparsers(
+        dest="command", metavar="{run,check,replay,status,pause,resume}"
+    )
     run_parser = commands.add_parser("run", help="watch until SIGTERM/SIGINT (the default)")
     check_parser = commands.add_parser(
         "check",
@@ -109,9 +112,54 @@ def build_parser() -> argparse.ArgumentParser:
         dest="all_decisions",
         help="print hold decisions too (every CHECK_INTERVAL and whenever the reason changes)",
     )
-    for each in (parser, run_parser, check_parser, replay_parser):
+    remote_parsers = _add_remote_commands(commands)
+    for each in (parser, run_parser, check_parser, replay_parser, *remote_parsers):
         add_settings(each)
     return parser
+
+
+#: The commands that ask the running watcher (no container needed).
+REMOTE_COMMANDS = ("status", "pause", "resume")
+
+
+def _add_remote_commands(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> list[argparse.ArgumentParser]:
+    """``status``, ``pause`` and ``resume`` (see :mod:`azwatch.remote`)."""
+    status_parser = commands.add_parser(
+        "status", help="ask the running watcher: one line per container (exit 3: none answers)"
+    )
+    status_parser.add_argument(
+        "--json", action="store_true", dest="as_json", help="print the /status document"
+    )
+    pause_parser = commands.add_parser(
+        "pause", help="pause restarts of a container for maintenance (the watcher keeps deciding)"
+    )
+    pause_parser.add_argument("name", help="the watched container")
+    pause_parser.add_argument(
+        "--for",
+        dest="duration",
+        metavar="DURATION",
+        help="how long: 90s, 30m, 2h, 1h30m (default 1h, at most 24h)",
+    )
+    pause_parser.add_argument("--reason", help="why, for the log, the page and /status")
+    resume_parser = commands.add_parser("resume", help="end a container's pause now")
+    resume_parser.add_argument("name", help="the watched container")
+    remote = [status_parser, pause_parser, resume_parser]
+    for each in remote:
+        each.add_argument(
+            "--url",
+            help="the watcher's endpoint (default: http://HTTP_HOST:HTTP_PORT, "
+            "0.0.0.0 as 127.0.0.1)",
+        )
+        each.add_argument(
+            "--timeout",
+            type=float,
+            default=10.0,
+            metavar="SECONDS",
+            help="how long to wait for the answer (default 10)",
+        )
+    return remote
 
 
 def settings_from(args: argparse.Namespace, environ: Mapping[str, str]) -> dict[str, str]:
@@ -145,6 +193,8 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         return EXIT_CONFIG
     if command == "replay":
         return run_replay(args.file, config, all_decisions=args.all_decisions, out=sys.stdout)
+    if command in REMOTE_COMMANDS:
+        return _run_remote(command, args, config)
     # The live commands import aiodocker and aiohttp; replay does not need them.
     from azwatch import commands
 
@@ -166,11 +216,31 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
 
 
 def _looks_at_containers(command: str, args: argparse.Namespace) -> bool:
-    """Whether *command* needs CONTAINER_NAME or CONTAINER_LABEL: replay, check --watcher
-    (which only asks the watcher's /healthz) and check --permissions do not."""
-    if command == "replay":
+    """Whether *command* needs CONTAINER_NAME or CONTAINER_LABEL: replay, the commands that
+    ask a running watcher, check --watcher (its /healthz) and check --permissions do not."""
+    if command == "replay" or command in REMOTE_COMMANDS:
         return False
     return not (command == "check" and (args.watcher or args.permissions))
+
+
+def _run_remote(command: str, args: argparse.Namespace, config: Config) -> int:
+    from azwatch import remote  # imports aiohttp, which replay does not need
+
+    if command == "status":
+        return remote.status(
+            config, url=args.url, as_json=args.as_json, timeout=args.timeout, out=sys.stdout
+        )
+    if command == "pause":
+        return remote.pause(
+            config,
+            args.name,
+            url=args.url,
+            duration=args.duration,
+            reason=args.reason,
+            timeout=args.timeout,
+            out=sys.stdout,
+        )
+    return remote.resume(config, args.name, url=args.url, timeout=args.timeout, out=sys.stdout)
 
 
 class _OutputFailed(Exception):

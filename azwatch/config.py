@@ -191,6 +191,15 @@ def _label(label: str) -> bool:
     return bool(label.partition("=")[0])
 
 
+def _token(token: str) -> bool:
+    return len(token) >= 16 and not any(char.isspace() for char in token)
+
+
+def _masked(text: str) -> str:
+    return MASK
+
+
+TOKEN = "a token of at least 16 characters without spaces (e.g. openssl rand -hex 16)"
 SECONDS = "a number of seconds"
 BLOCKS = "a whole number of blocks"
 DOCKER_URL = "a unix://, tcp://, http(s):// or ssh:// URL"
@@ -527,6 +536,14 @@ class Config:
         "Docker Engine address",
         show=redact_url,
         default_text="unix:///var/run/docker.sock",
+    )
+    control_token: str | None = setting(
+        None,
+        "CONTROL_TOKEN",
+        Kind(str, TOKEN, _unless(_token, TOKEN)),
+        "bearer token for POST /control (pause, resume); required unless HTTP_HOST is loopback",
+        show=_masked,
+        repr=False,
     )
 
     def __post_init__(self) -> None:

@@ -62,6 +62,8 @@ class Reported:
     name: str
     at: float
     decision: Decision
+    #: A restart the operator's pause turned into a non-restart: nothing was carried out.
+    paused: bool = False
 
 
 Effect = RestartContainer | SendNotice | LogRecord | Reported

@@ -67,6 +67,11 @@ class SnapshotCollector(Collector):
                 "Unix time of the watcher's latest restart (or dry-run decision)",
                 labels=label,
             ),
+            "paused": GaugeMetricFamily(
+                "azwatch_paused",
+                "1 while the operator's maintenance pause keeps azwatch from restarting",
+                labels=label,
+            ),
         }
         restarts = CounterMetricFamily(
             "azwatch_restarts",
@@ -97,6 +102,7 @@ class SnapshotCollector(Collector):
                 "running": float(view.running),
                 "cooldown": view.effective_cooldown,
                 "last_restart": view.last_restart_time,
+                "paused": float(view.paused),
             }
             for key, value in values.items():
                 if value is not None:

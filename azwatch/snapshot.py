@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from azwatch.config import Config
+from azwatch.history import ChartPoint
 from azwatch.policy import Restart, cooldown_anchor, effective_cooldown
 from azwatch.progress import format_duration
 from azwatch.supervisor import Book, Supervisor
@@ -39,12 +40,38 @@ class LogView:
 class DecisionView:
     """The latest decision about a container."""
 
-    action: str  # "restart" or "hold"
+    #: "restart", "hold", or "paused" (a restart the operator's pause did not carry out).
+    action: str
     #: The rule of a restart, or the reason of a hold.
     why: str
     detail: str
     age: float | None
     catch_up_rate: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class RestartView:
+    """One of the watcher's latest restarts (or dry-run decisions) and whether it helped."""
+
+    #: Unix time of the decision.
+    time: float
+    rule: str
+    detail: str
+    dry_run: bool
+    #: ``yes…``, ``not yet…``, ``no…``, ``unknown…``, ``restart failed: …``; ``None``: not
+    #: judged yet.
+    verdict: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PauseView:
+    """A maintenance pause in force (Unix times)."""
+
+    since: float
+    until: float
+    #: Seconds until it ends by itself.
+    left: float
+    reason: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +109,16 @@ class ContainerView:
     #: The node's chain (short genesis hash), and reference endpoints serving another one.
     genesis: str | None = None
     wrong_chain: tuple[str, ...] = ()
+    #: Best, head and lag at each head poll of the last hours, oldest first; Unix times.
+    history: tuple[ChartPoint, ...] = ()
+    #: The latest restarts, oldest first.
+    recent_restarts: tuple[RestartView, ...] = ()
+    #: The operator's maintenance pause, while it holds.
+    pause: PauseView | None = None
+
+    @property
+    def paused(self) -> bool:
+        return self.pause is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +205,8 @@ def _container(book: Book, now: float, wall: float, log: LogView) -> ContainerVi
             age=age(now, book.decided_at),
             catch_up_rate=_finite(decision.facts.catch_up_rate),
         )
+        if is_restart and book.paused_restart_at == book.decided_at:
+            view = replace(view, action="paused")  # the pause made it a non-restart
     cooldown = effective_cooldown(state, book.config)
     restarted = book.last_restart_at
     return ContainerView(
@@ -199,7 +238,28 @@ def _container(book: Book, now: float, wall: float, log: LogView) -> ContainerVi
         last_restart_time=None if restarted is None else wall - (now - restarted),
         decision=view,
         log=log,
+        history=_history(book, now, wall),
+        recent_restarts=tuple(
+            RestartView(wall - (now - r.at), r.rule, r.detail, r.dry_run, r.verdict)
+            for r in book.restart_log.records()
+        ),
+        pause=_pause(book, now, wall),
     )
+
+
+def _history(book: Book, now: float, wall: float) -> tuple[ChartPoint, ...]:
+    if book.chart is None:
+        return ()
+    shift = wall - now
+    return tuple(ChartPoint(p.at + shift, p.best, p.head, p.lag) for p in book.chart)
+
+
+def _pause(book: Book, now: float, wall: float) -> PauseView | None:
+    pause = book.pause
+    if pause is None or now >= pause.until:
+        return None
+    shift = wall - now
+    return PauseView(pause.since + shift, pause.until + shift, pause.until - now, pause.reason)
 
 
 def health_problems(
@@ -270,7 +330,7 @@ def _container_document(view: ContainerView) -> dict[str, Any]:
     if decision is not None:
         last = {
             "action": decision.action,
-            "rule" if decision.action == "restart" else "reason": decision.why,
+            "rule" if decision.action in ("restart", "paused") else "reason": decision.why,
             "detail": decision.detail,
             "age": decision.age,
             "catch_up_rate": decision.catch_up_rate,
@@ -304,6 +364,25 @@ def _container_document(view: ContainerView) -> dict[str, Any]:
         "cooldown_left": round(view.cooldown_left, 3),
         "last_restart_time": view.last_restart_time,
         "decision": last,
+        "paused": view.paused,
+        "pause": None
+        if view.pause is None
+        else {
+            "since": view.pause.since,
+            "until": view.pause.until,
+            "left": round(view.pause.left, 3),
+            "reason": view.pause.reason,
+        },
+        "recent_restarts": [
+            {
+                "time": r.time,
+                "rule": r.rule,
+                "detail": r.detail,
+                "dry_run": r.dry_run,
+                "verdict": r.verdict,
+            }
+            for r in view.recent_restarts
+        ],
         "log": {
             "attached": log.attached,
             "waiting": log.waiting,

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from azwatch.config import Config, with_label_overrides
+from azwatch.control import PAUSE_MAX
 from azwatch.effects import Effect, LogRecord, Notice, Reported, RestartContainer, SendNotice
 from azwatch.events import (
     ContainerStatus,
@@ -35,6 +36,7 @@ from azwatch.events import (
     RestartIssued,
     RunStarted,
 )
+from azwatch.history import Chart, ChartPoint, RestartLog, RestartRecord
 from azwatch.policy import (
     Decision,
     Facts,
@@ -98,7 +100,28 @@ class RestartDone:
     result: RestartFinished
 
 
-Message = ContainerEvents | LabelsSeen | HeadPolled | RestartDone
+@dataclass(frozen=True, slots=True)
+class Pause:
+    """The operator pauses restarts of *name* until *until* (the supervisor's clock).
+
+    While paused the rules still decide and a restart they name is logged ("paused: would
+    restart …") and reported, never carried out; it consumes no cooldown. A new pause
+    replaces the old one; the pause ends by itself at *until* (at most ``PAUSE_MAX`` ahead).
+    """
+
+    name: str
+    until: float
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Resume:
+    """The operator ends the pause of *name* now."""
+
+    name: str
+
+
+Message = ContainerEvents | LabelsSeen | HeadPolled | RestartDone | Pause | Resume
 
 # --- bookkeeping --------------------------------------------------------------------------
 
@@ -110,6 +133,15 @@ class PendingVerdict:
     decision: Restart
     due: float
     dry_run: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ActivePause:
+    """A maintenance pause in force: since when, until when, and the operator's words."""
+
+    since: float
+    until: float
+    reason: str
 
 
 @dataclass
@@ -150,6 +182,16 @@ class Book:
     shown_wrong_chain: frozenset[str] = frozenset()
     #: The run whose unknown chain was said.
     shown_chain_unknown: tuple[str | None, float] | None = None
+    # --- what the status page shows, and the maintenance pause (in memory only) ---
+    #: Best, head and lag at each head poll (bounded; made at the first poll).
+    chart: Chart | None = None
+    #: The latest restarts with their rule and verdict (bounded).
+    restart_log: RestartLog = field(default_factory=RestartLog)
+    pause: ActivePause | None = None
+    #: When the pause last turned a restart into a non-restart (``decided_at`` then).
+    paused_restart_at: float | None = None
+    #: The rule and time of the latest "paused: would restart" line.
+    paused_said: tuple[str, float] | None = None
 
 
 @dataclass
@@ -212,11 +254,14 @@ class Supervisor:
                 book = self.books.get(name)
                 if book is not None and labels != book.labels:
                     self._on_labels(book, labels)
+            case Pause() | Resume():
+                self._on_control(message, now)
         return self._effects()
 
     def tick(self, now: float) -> list[Effect]:
         """Decide for every container whose state changed or whose wake-up is due."""
         self.last_evaluation_at = now
+        self._end_pauses(now)
         for book in list(self.books.values()):
             summary_due = now >= book.next_summary
             due = book.wake_at is not None and now >= book.wake_at
@@ -241,6 +286,8 @@ class Supervisor:
                 wake = min(wake, book.wake_at)
             if book.down_since is not None and not book.down_notified:
                 wake = min(wake, book.down_since + DOWN_NOTICE_AFTER)
+            if book.pause is not None:
+                wake = min(wake, book.pause.until)
         return wake
 
     # --- messages -----------------------------------------------------------------------
@@ -299,6 +346,7 @@ class Supervisor:
             book.dirty = True
             if isinstance(event, HeadSample):
                 self._check_chain(book, event, now)
+            self._chart_point(book, event, now)
         if isinstance(event, HeadSample):
             if reference.lost_reported and reference.lost_since is not None:
                 text = (
@@ -374,6 +422,7 @@ class Supervisor:
             self._log(logging.INFO, book.name, "restart_done", f"restart done: {result.detail}")
             return
         book.failed_restarts += 1
+        book.restart_log.judge(f"restart failed: {result.detail}")
         text = f"restart failed: {result.detail}; the rules will decide again after the cooldown"
         self._log(logging.ERROR, book.name, "restart_failed", text)
         verdict, book.verdict = book.verdict, None
@@ -409,6 +458,9 @@ class Supervisor:
         book.decision, book.decided_at = decision, now
         self._log_transitions(book, now)
         if isinstance(decision, Restart):
+            if book.pause is not None and now < book.pause.until:
+                self._paused_restart(book, decision, now)
+                return True
             book.wake_at = None
             self._restart(book, decision, now)
             return True
@@ -437,6 +489,8 @@ class Supervisor:
         book.restarts_by_rule[decision.rule] = book.restarts_by_rule.get(decision.rule, 0) + 1
         book.last_restart_at = now
         book.shown_reason = None
+        record = RestartRecord(now, str(decision.rule), decision.detail, config.dry_run)
+        book.restart_log.add(record)
         verb = "would restart (dry run)" if config.dry_run else "restarting"
         self._log(
             logging.WARNING,
@@ -481,7 +535,8 @@ class Supervisor:
             book.capped_notified = False  # recovered: a later cap is news again
         decision = book.decision
         if report and decision is not None:
-            self._out.append(Reported(book.name, now, decision))
+            paused = book.paused_restart_at == book.decided_at  # decided_at is set here
+            self._out.append(Reported(book.name, now, decision, paused=paused))
         state = book.state
         fresh = head_is_fresh(state, now, book.config) and state.run.log_live
         progress = sync_progress(book.checkpoint, state, now) if fresh else None
@@ -512,6 +567,7 @@ class Supervisor:
     def _judge(self, book: Book, verdict: PendingVerdict, now: float) -> None:
         """Tell the operator about a restart and whether it helped by this check."""
         helped = restart_helped(verdict.decision, book.state, now, book.config)
+        book.restart_log.judge(helped)
         verb = "would have restarted (dry run)" if verdict.dry_run else "restarted"
         self._log(logging.INFO, book.name, "restart_verdict", f"restart helped: {helped}")
         self._notify(
@@ -569,6 +625,116 @@ class Supervisor:
                 text = "producing blocks" if producing else "no longer producing blocks"
                 self._log(logging.INFO, book.name, "producing", text, producing=producing)
             book.shown_producing = producing
+
+    # --- the maintenance pause and the status page's history -----------------------------
+
+    def _on_control(self, message: Pause | Resume, now: float) -> None:
+        """The operator pauses or resumes restarts of one container."""
+        book = self.books.get(message.name)
+        verb = "pause" if isinstance(message, Pause) else "resume"
+        if book is None:
+            text = f"{message.name}: not watched; {verb} ignored"
+            self._log(logging.WARNING, None, f"{verb}_ignored", text)
+            return
+        book.dirty, book.paused_said = True, None
+        if isinstance(message, Pause):
+            until = min(message.until, now + PAUSE_MAX)
+            if until <= now:
+                self._log(logging.WARNING, book.name, "pause_ignored", "pause already over")
+                return
+            book.pause = ActivePause(now, until, message.reason)
+            why = f": {message.reason}" if message.reason else ""
+            length = format_duration(until - now)
+            text = (
+                f"paused by the operator for {length}{why}; restarts the rules decide are "
+                "logged, not carried out, until it ends (a restart of azwatch ends it too)"
+            )
+            self._log(
+                logging.WARNING,
+                book.name,
+                "paused",
+                text,
+                pause_seconds=until - now,
+                reason=message.reason,
+            )
+            self._notify(
+                f"pause:{book.name}",
+                f"azwatch: {book.name} paused for {length}",
+                message.reason or "paused by the operator; no reason given",
+                "warning",
+            )
+            return
+        pause, book.pause = book.pause, None
+        if pause is None:
+            self._log(logging.INFO, book.name, "resumed", "resume: was not paused")
+            return
+        text = (
+            f"resumed by the operator after {format_duration(now - pause.since)}; "
+            "restarts allowed again"
+        )
+        self._log(logging.INFO, book.name, "resumed", text)
+        self._notify(f"pause:{book.name}", f"azwatch: {book.name} resumed", text)
+
+    def _end_pauses(self, now: float) -> None:
+        """Pauses whose time is up end by themselves."""
+        for book in self.books.values():
+            pause = book.pause
+            if pause is None or now < pause.until:
+                continue
+            book.pause, book.dirty, book.paused_said = None, True, None
+            text = (
+                f"pause ended: its {format_duration(pause.until - pause.since)} are up; "
+                "restarts allowed again"
+            )
+            self._log(logging.INFO, book.name, "pause_ended", text)
+            self._notify(f"pause:{book.name}", f"azwatch: pause of {book.name} ended", text)
+
+    def _paused_restart(self, book: Book, decision: Restart, now: float) -> None:
+        """The rules name a restart while the operator's pause holds: say so, do nothing.
+
+        No cooldown is consumed and no restart is counted: when the pause ends, a node
+        that still needs a restart gets it at once.
+        """
+        pause = book.pause
+        assert pause is not None
+        book.wake_at = pause.until
+        book.paused_restart_at = now
+        said, rule = book.paused_said, str(decision.rule)
+        if (
+            said is not None
+            and said[0] == rule
+            and now - said[1] < book.config.check_interval
+            and book.shown_reason is None
+        ):
+            return  # said within this CHECK_INTERVAL, with nothing else said since
+        book.paused_said = (rule, now)
+        book.shown_reason = None
+        facts = decision.facts
+        why = f": {pause.reason}" if pause.reason else ""
+        self._log(
+            logging.WARNING,
+            book.name,
+            "paused_restart",
+            f"paused: would restart: {rule}: {decision.detail} "
+            f"(best {format_block(facts.best)}, head {format_block(facts.head)}; "
+            f"paused for another {format_duration(pause.until - now)}{why})",
+            rule=rule,
+            paused=True,
+            pause_left=pause.until - now,
+            **_numbers(facts),
+        )
+        self._out.append(Reported(book.name, now, decision, paused=True))
+
+    def _chart_point(self, book: Book, event: HeadSample | HeadUnavailable, now: float) -> None:
+        """One point of the status page's chart per head poll (bounded)."""
+        if book.chart is None:
+            book.chart = Chart(self.config.rpc_poll_interval)
+        state, run = book.state, book.state.run
+        sampled = isinstance(event, HeadSample)
+        # The tail read on attaching is history: its best is not the present one.
+        best = run.best if run.log_live else None
+        lag = state.lag if sampled and run.log_live else None
+        book.chart.add(ChartPoint(now, best, state.head if sampled else None, lag))
 
     # --- output -------------------------------------------------------------------------
 

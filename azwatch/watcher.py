@@ -41,12 +41,13 @@ from azwatch.containers import (
     on_loop_clock,
     open_docker,
 )
+from azwatch.control import ControlAccess
 from azwatch.dockerevents import ContainerEvent, EventStream
 from azwatch.effects import Effect, LogRecord, Reported, RestartContainer, SendNotice
 from azwatch.events import ContainerStatus, Event
 from azwatch.follower import FollowStatus, LogFollower, loop_time
 from azwatch.head import HeadPoller, PollResult
-from azwatch.http import serve
+from azwatch.http import Control, serve
 from azwatch.notify import Notifier
 from azwatch.redaction import redact_url
 from azwatch.restarter import DockerRestarter, DryRunRestarter, Restarter
@@ -56,7 +57,9 @@ from azwatch.supervisor import (
     HeadPolled,
     LabelsSeen,
     Message,
+    Pause,
     RestartDone,
+    Resume,
     Supervisor,
 )
 
@@ -71,6 +74,19 @@ class _Forget:
     """Label mode: container *name* was removed; stop following it."""
 
     name: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Control:
+    """The operator's *message* from the HTTP control endpoint; *applied* is set once the
+    decision task has handed it to the supervisor."""
+
+    message: Pause | Resume
+    applied: anyio.Event
+
+
+#: Seconds the control endpoint waits for the decision task to apply a message.
+CONTROL_DEADLINE = 5.0
 
 
 class Watcher:
@@ -102,7 +118,7 @@ class Watcher:
         self._last_poll: PollResult | None = None
         self._docker: aiodocker.Docker | None = None
         self._group: anyio.abc.TaskGroup | None = None
-        self._send: MemoryObjectSendStream[Message | _Forget] | None = None
+        self._send: MemoryObjectSendStream[Message | _Forget | _Control] | None = None
 
     def snapshot(self) -> Snapshot:
         """What the watcher sees now, as frozen values (``/status``, ``/metrics``)."""
@@ -124,7 +140,7 @@ class Watcher:
     async def run(self) -> None:
         """Watch until cancelled."""
         config = self.config
-        send, receive = anyio.create_memory_object_stream[Message | _Forget](
+        send, receive = anyio.create_memory_object_stream[Message | _Forget | _Control](
             max_buffer_size=QUEUE_SIZE
         )
         async with contextlib.AsyncExitStack() as stack:
@@ -157,11 +173,17 @@ class Watcher:
                 if self.notifier.enabled:
                     group.start_soon(self.notifier.run, name="azwatch.notify")
                 if config.http_port is not None:
+                    control = Control(
+                        self._submit,
+                        self.clock,
+                        ControlAccess(config.http_host, config.control_token),
+                    )
                     self.http_address = await group.start(
                         serve,
                         self.snapshot,
                         config.http_host,
                         config.http_port,
+                        control,
                         name="azwatch.http",
                     )
                 self.started.set()
@@ -219,6 +241,14 @@ class Watcher:
             await self._send.send(HeadPolled(result.event()))
 
         await poller.run(polled, interval=self.config.rpc_poll_interval)
+
+    async def _submit(self, message: Pause | Resume) -> None:
+        """Hand the operator's *message* to the decision task; return once it is applied."""
+        assert self._send is not None
+        applied = anyio.Event()
+        with anyio.fail_after(CONTROL_DEADLINE):
+            await self._send.send(_Control(message, applied))
+            await applied.wait()
 
     def _wake_all(self) -> None:
         for follower in self.followers.values():
@@ -283,7 +313,7 @@ class Watcher:
     # --- the decision task ----------------------------------------------------------------
 
     async def _decide_forever(
-        self, receive: MemoryObjectReceiveStream[Message | _Forget], restarter: Restarter
+        self, receive: MemoryObjectReceiveStream[Message | _Forget | _Control], restarter: Restarter
     ) -> None:
         supervisor = self.supervisor
         while True:
@@ -301,7 +331,11 @@ class Watcher:
             self._carry_out(supervisor.tick(self.clock()), restarter)
             await anyio.lowlevel.checkpoint()  # decide, then let the sources run
 
-    def _take(self, message: Message | _Forget, restarter: Restarter) -> None:
+    def _take(self, message: Message | _Forget | _Control, restarter: Restarter) -> None:
+        if isinstance(message, _Control):
+            self._carry_out(self.supervisor.handle(message.message, self.clock()), restarter)
+            message.applied.set()
+            return
         if isinstance(message, _Forget):
             scope = self._scopes.pop(message.name, None)
             if scope is not None:

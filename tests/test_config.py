@@ -89,6 +89,7 @@ def test_every_variable_is_read() -> None:
         "LOG_FORMAT": "JSON",
         "LOG_LEVEL": "warn",
         "DOCKER_HOST": "tcp://socket-proxy:2375",
+        "CONTROL_TOKEN": "c0ntrol-t0ken-0123456789",
     }
     config = Config.from_env(env)
     assert config.container_names == ("a", "b", "c")
@@ -125,6 +126,7 @@ def test_every_variable_is_read() -> None:
     assert config.watches_label == ("azwatch.enable", "true")
     assert (config.log_format, config.log_level) == ("json", "WARNING")
     assert config.docker_host == "tcp://socket-proxy:2375"
+    assert config.control_token == "c0ntrol-t0ken-0123456789"
     assert {setting.variable for setting in SETTINGS} - {"RPC_URL", "CONTAINER_NAME"} <= set(env)
 
 
@@ -383,3 +385,22 @@ def test_bad_label_overrides_are_ignored_with_a_reason() -> None:
     changed, _, ignored = with_label_overrides(config, {"azwatch.block_lag_20": "500"})
     assert changed == config
     assert ignored == ["labels: BLOCK_LAG_20='500': expected a lag below BLOCK_LAG_100 (100)"]
+
+
+def test_the_control_token_is_never_shown() -> None:
+    """CONTROL_TOKEN is masked in the logged settings, left out of repr, and a bad one is
+    named without its value."""
+    token = "s3cret-token-abcdef0123"
+    config = Config.from_env({**BASE, "CONTROL_TOKEN": token})
+    assert config.redacted()["control_token"] == "***"
+    assert token not in repr(config)
+    assert token not in str(config.redacted())
+    with pytest.raises(ConfigError) as caught:
+        Config.from_env({**BASE, "CONTROL_TOKEN": "short-s3cret"})
+    assert str(caught.value) == (
+        "CONTROL_TOKEN='***': expected a token of at least 16 characters without spaces "
+        "(e.g. openssl rand -hex 16)"
+    )
+    with pytest.raises(ConfigError, match="CONTROL_TOKEN='\\*\\*\\*'"):
+        Config.from_env({**BASE, "CONTROL_TOKEN": "has a space in it, long enough"})
+    assert Config.from_env(BASE).control_token is None
