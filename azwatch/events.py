@@ -102,6 +102,19 @@ class FatalLine:
     text: str
 
 
+@dataclass(frozen=True, slots=True)
+class EntrypointError:
+    """The official image's entrypoint stopped before starting the node: a required setting
+    is missing (``docker_entrypoint.sh: line 45: NODE_KEY_PATH: unbound variable``,
+    ``…: CHAIN: parameter null or not set``, or the message of a ``${VAR:?message}``).
+
+    A misconfigured container, not a sick node: restarting it never helps.
+    """
+
+    variable: str
+    text: str
+
+
 LogEvent = (
     BlockImported
     | SyncStatus
@@ -113,6 +126,7 @@ LogEvent = (
     | PeersReported
     | NodeBanner
     | FatalLine
+    | EntrypointError
 )
 
 # --- watcher events ---------------------------------------------------------------------------

@@ -32,6 +32,7 @@ from azwatch.events import (
     BlockImported,
     BlockPrepared,
     BlockPreSealed,
+    EntrypointError,
     FatalKind,
     FatalLine,
     HighestKnownBlock,
@@ -79,6 +80,14 @@ _GENESIS_SHORT_RE = re.compile(r"0x[0-9a-f]{4}…[0-9a-f]{4}")
 _ESSENTIAL_RE = re.compile(r"Essential task `[^`]*` failed")
 # Thread 'tokio-runtime-worker' panicked at '<message>', <file>:<line>
 _PANIC_RE = re.compile(r"Thread '[^']*' panicked at ")
+
+# bash under `set -u` / `${VAR:?msg}` in the official image's entrypoint, before the node runs:
+# ./docker_entrypoint.sh: line 45: NODE_KEY_PATH: unbound variable
+# /node/docker_entrypoint.sh: line 16: CHAIN: Chain should be specified
+_ENTRYPOINT = "docker_entrypoint.sh: line "
+_ENTRYPOINT_RE = re.compile(
+    r"(?:\S*/)?docker_entrypoint\.sh: line \d{1,9}: ([A-Za-z_][A-Za-z0-9_]*): \S"
+)
 
 _MAJOR_SYNC_ON = "Switched to major sync state."
 _MAJOR_SYNC_OFF = "No longer in major sync state."
@@ -221,6 +230,10 @@ def _parse_unprefixed(line: str) -> LogEvent | None:
         return FatalLine(FatalKind.ERROR_EXIT, line)
     if line.startswith("Thread '") and _PANIC_RE.match(line):
         return FatalLine(FatalKind.PANIC, line)
+    if _ENTRYPOINT in line:
+        match = _ENTRYPOINT_RE.match(line)
+        if match is not None:
+            return EntrypointError(match[1], line)
     return None
 
 

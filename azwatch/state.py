@@ -23,6 +23,7 @@ from azwatch.events import (
     BlockPrepared,
     BlockPreSealed,
     ContainerStatus,
+    EntrypointError,
     Event,
     FatalLine,
     HeadSample,
@@ -232,6 +233,9 @@ def apply(state: NodeState, event: Event, now: float, config: Config) -> NodeSta
             if run.log_unreadable == reason:
                 return state
             return replace(state, run=replace(run, log_unreadable=reason))
+        case EntrypointError(text=text):
+            # Printed before the node starts: not a node line, but why this run will end.
+            return replace(state, run=replace(run, fatal=text))
         case LogCaughtUp():
             if run.log_live:
                 return state

@@ -10,6 +10,7 @@ from azwatch.events import (
     BlockImported,
     BlockPrepared,
     BlockPreSealed,
+    EntrypointError,
     FatalKind,
     FatalLine,
     HighestKnownBlock,
@@ -414,3 +415,45 @@ def test_a_banner_between_imports_keeps_its_place() -> None:
         BlockImported(7),
         NodeBanner(),
     ]
+
+
+# --- the official image's entrypoint, before the node starts ------------------------------
+
+ENTRYPOINT_LINES = [
+    # `set -u` and a variable the script uses bare (NODE_KEY_PATH, CUSTOM_ARGS)
+    ("./docker_entrypoint.sh: line 45: NODE_KEY_PATH: unbound variable", "NODE_KEY_PATH"),
+    ("/node/docker_entrypoint.sh: line 146: CUSTOM_ARGS: unbound variable", "CUSTOM_ARGS"),
+    # `${VAR:?}` without a message, and the image's `${CHAIN:?'Chain should be specified'}`
+    ("docker_entrypoint.sh: line 16: CHAIN: parameter null or not set", "CHAIN"),
+    ("./docker_entrypoint.sh: line 17: NAME: Name should be specified", "NAME"),
+    (
+        "./docker_entrypoint.sh: line 121: PUBLIC_VALIDATOR_ADDRESS: Public validator address "
+        "should be specified",
+        "PUBLIC_VALIDATOR_ADDRESS",
+    ),
+]
+
+
+@pytest.mark.parametrize(("line", "variable"), ENTRYPOINT_LINES)
+def test_entrypoint_lines_name_the_missing_setting(line: str, variable: str) -> None:
+    assert parse_line(line) == EntrypointError(variable, line)
+    # As `docker logs -t` shows it, with the trailing space and \r a TTY may add.
+    stamped = f"2026-12-01T10:00:00.123456789Z {line} \r"
+    assert parse_line(stamped) == EntrypointError(variable, line)
+    assert parse_lines([stamped, stamped]) == [EntrypointError(variable, line)] * 2
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "docker_entrypoint.sh: line 45: unbound variable",  # no variable
+        "docker_entrypoint.sh: line x: CHAIN: parameter null or not set",
+        "docker_entrypoint.sh: line 16: CHAIN: ",  # no message
+        "my_entrypoint.sh: line 16: CHAIN: parameter null or not set",
+        "echo docker_entrypoint.sh: line 16: CHAIN: parameter null or not set",
+        # a node line that merely mentions it is the node's, and says nothing
+        DETAILED + "x: docker_entrypoint.sh: line 16: CHAIN: parameter null or not set",
+    ],
+)
+def test_lines_that_only_look_like_the_entrypoint_give_nothing(line: str) -> None:
+    assert parse_line(line) is None
