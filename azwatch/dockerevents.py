@@ -18,7 +18,7 @@ from typing import Any
 import aiodocker
 import anyio
 
-from azwatch.containers import DOCKER_TRANSIENT, describe_error
+from azwatch.containers import API_TIMEOUT, DOCKER_TRANSIENT, describe_error
 
 logger = logging.getLogger("azwatch.events")
 
@@ -38,6 +38,8 @@ ACTIONS = (
 )
 BACKOFF_FIRST = 0.5
 BACKOFF_CAP = 30.0
+#: How often, while a connection opens, to look whether its response has arrived.
+OPEN_POLL = 0.05
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +93,8 @@ class EventStream:
         self.handler = handler
         self.on_reconnect = on_reconnect
         self.received = 0
+        #: Why the stream is down, from its latest failure until it opens again (``/healthz``).
+        self.problem: str | None = None
 
     @property
     def connected(self) -> bool:
@@ -105,6 +109,8 @@ class EventStream:
             error = await self._stream_once()
             failures = failures + 1 if error is not None else 0
             detail = describe_error(error) if error is not None else "event stream ended"
+            if error is not None:
+                self.problem = detail
             if detail != failing:
                 logger.warning(
                     "Docker events: %s; reconnecting", detail, extra={"event": "events_lost"}
@@ -126,8 +132,22 @@ class EventStream:
             except DOCKER_TRANSIENT as error:
                 failure = error
 
+        async def opened() -> None:
+            # aiodocker's stream has no deadline, and a daemon that accepts the connection but
+            # never answers would hold it for ever. Its JSON stream exists once the headers
+            # came; aiodocker sets no event for that, so look for it.
+            nonlocal failure
+            with anyio.move_on_after(API_TIMEOUT):
+                while self.docker.events.json_stream is None:  # noqa: ASYNC110
+                    await anyio.sleep(OPEN_POLL)
+                self.problem = None
+                return
+            failure = TimeoutError("the event stream did not open")
+            group.cancel_scope.cancel()
+
         async with anyio.create_task_group() as group:
             group.start_soon(pump)
+            group.start_soon(opened)
             # run() publishes None to subscribers when the stream ends, however it ends.
             while (data := await subscriber.get()) is not None:
                 event = ContainerEvent.from_json(data) if isinstance(data, dict) else None

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import codecs
+import contextlib
 import logging
 import struct
 from collections.abc import Awaitable, Callable, Sequence
@@ -232,11 +233,17 @@ class LogFollower:
         # aiodocker's own follow never releases its response when the reader stops early
         # (silence, shutdown), which leaks the connection until garbage collection. Reading
         # the frames here lets us close the response ourselves, whatever ends the stream.
-        async with self.docker._query(  # the documented way to own a response's lifetime
-            f"containers/{info.id}/logs",
-            params=params,
-            timeout=aiohttp.ClientTimeout(sock_connect=API_TIMEOUT),
-        ) as response:
+        async with contextlib.AsyncExitStack() as stack:
+            # The headers come at once from a working daemon; one that accepted the connection
+            # and never answers would hold this attach for ever (the stream has no total).
+            with anyio.fail_after(API_TIMEOUT):
+                response = await stack.enter_async_context(
+                    self.docker._query(  # the documented way to own a response's lifetime
+                        f"containers/{info.id}/logs",
+                        params=params,
+                        timeout=aiohttp.ClientTimeout(sock_connect=API_TIMEOUT),
+                    )
+                )
             frames = FrameReader(response, tty=info.tty)
             timeout = self.config.log_silence_timeout
             try:

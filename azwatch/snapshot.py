@@ -168,10 +168,12 @@ def take(
     wall: float,
     logs: Mapping[str, LogView],
     head: HeadView,
+    events_problem: str | None = None,
 ) -> Snapshot:
     """The snapshot of *supervisor* at monotonic *now* (Unix time *wall*).
 
-    *logs* gives each follower's view, *head* the poller's.
+    *logs* gives each follower's view, *head* the poller's, *events_problem* why Docker's
+    event stream is down (``None``: it is not).
     """
     config = supervisor.config
     containers = tuple(
@@ -183,6 +185,7 @@ def take(
         containers,
         head,
         last_evaluation_age=age(now, supervisor.last_evaluation_at),
+        events_problem=events_problem,
     )
     return Snapshot(
         time=wall,
@@ -268,13 +271,14 @@ def health_problems(
     head: HeadView,
     *,
     last_evaluation_age: float | None,
+    events_problem: str | None = None,
 ) -> list[str]:
     """Why the watcher is not working (empty: it is).
 
     An unhealthy *node* is not an unhealthy watcher: a stalled node watched by a working
     azwatch is healthy here; the problems are a log stream that brings nothing from a
-    running container, a Docker Engine that cannot be reached, a poller or a decision task
-    that stopped.
+    running container, a Docker Engine that cannot be reached (or whose event stream does
+    not open), a poller or a decision task that stopped.
     """
     problems: list[str] = []
     if last_evaluation_age is None or last_evaluation_age > 2 * config.check_interval + 5:
@@ -282,6 +286,8 @@ def health_problems(
     polled = head.last_poll_age
     if polled is None or polled > 2 * config.rpc_poll_interval + config.rpc_timeout + 5:
         problems.append("the head poller has not polled recently")
+    if events_problem is not None:
+        problems.append(f"Docker events: {events_problem}")
     for view in containers:
         problem = _follow_problem(view, config.log_silence_timeout)
         if problem is not None:

@@ -135,7 +135,10 @@ class Watcher:
             ),
         )
         logs = {name: _log_view(follower.status, now) for name, follower in self.followers.items()}
-        return take(self.supervisor, now=now, wall=time.time(), logs=logs, head=head)
+        events = None if self.events is None else self.events.problem
+        return take(
+            self.supervisor, now=now, wall=time.time(), logs=logs, head=head, events_problem=events
+        )
 
     async def run(self) -> None:
         """Watch until cancelled."""
