@@ -133,6 +133,13 @@ class PendingVerdict:
     decision: Restart
     due: float
     dry_run: bool
+    #: Until when an "unknown" (the new run's log still read, no fresh head) waits for a
+    #: later check rather than being the verdict.
+    patience: float = 0.0
+
+
+#: Checks a verdict may wait for the facts to judge it by.
+VERDICT_PATIENCE_CHECKS = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -507,7 +514,9 @@ class Supervisor:
             **_numbers(facts),
         )
         self._out.append(Reported(book.name, now, decision))
-        book.verdict = PendingVerdict(decision, now + config.check_interval, config.dry_run)
+        due = now + config.check_interval
+        patience = due + VERDICT_PATIENCE_CHECKS * config.check_interval
+        book.verdict = PendingVerdict(decision, due, config.dry_run, patience)
         cooldown = effective_cooldown(book.state, config)
         if cooldown >= config.max_cooldown > config.cooldown and not book.capped_notified:
             book.capped_notified = True
@@ -529,8 +538,10 @@ class Supervisor:
         """The line of every ``CHECK_INTERVAL``; a due restart verdict comes first."""
         verdict = book.verdict
         if verdict is not None and now >= verdict.due and not book.state.restart_in_flight:
-            book.verdict = None
-            self._judge(book, verdict, now)
+            helped = restart_helped(verdict.decision, book.state, now, book.config)
+            if not helped.startswith("unknown") or now >= verdict.patience:
+                book.verdict = None
+                self._judge(book, verdict, helped)
         if book.state.unhelped_restarts == 0:
             book.capped_notified = False  # recovered: a later cap is news again
         decision = book.decision
@@ -564,9 +575,8 @@ class Supervisor:
             time_to_catch_up=progress.time_to_catch_up,
         )
 
-    def _judge(self, book: Book, verdict: PendingVerdict, now: float) -> None:
-        """Tell the operator about a restart and whether it helped by this check."""
-        helped = restart_helped(verdict.decision, book.state, now, book.config)
+    def _judge(self, book: Book, verdict: PendingVerdict, helped: str) -> None:
+        """Tell the operator about a restart and whether it *helped* by this check."""
         book.restart_log.judge(helped)
         verb = "would have restarted (dry run)" if verdict.dry_run else "restarted"
         self._log(logging.INFO, book.name, "restart_verdict", f"restart helped: {helped}")

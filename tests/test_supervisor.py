@@ -193,6 +193,8 @@ def test_a_verdict_without_a_fresh_head_is_unknown() -> None:
     drive.done(11)
     drive.events(12, RunStarted("run-2", 11.5), LogCaughtUp(), BlockImported(2000))
     drive.tick(120)
+    assert drive.logs("restart_verdict") == []  # it waits a few checks for a fresh lag
+    drive.tick(400)  # VERDICT_PATIENCE_CHECKS checks later it says what it knows
     assert drive.logs("restart_verdict") == ["node: restart helped: unknown (no fresh lag)"]
 
 
