@@ -22,6 +22,7 @@ from azwatch.logparse import (
     clean,
     docker_timestamp_ns,
     node_message,
+    parse_block,
     parse_line,
     parse_lines,
     split_docker_timestamp,
@@ -288,6 +289,32 @@ def test_split_docker_timestamp_edges(line: str, parts: tuple[str | None, str]) 
 def test_node_message_edges(line: str, message: str | None) -> None:
     """The message starts right after the prefix, whichever prefix it is."""
     assert node_message(line) == message
+
+
+ODD_IMPORT = "✨ Imported #5 (0x1)"
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        pytest.param("2025-03-21 13:15:14. " + ODD_IMPORT, id="empty-fraction"),
+        pytest.param(
+            "2025-03-21 13: 5:14.121  INFO main x: " + ODD_IMPORT, id="colon-space-in-time"
+        ),
+        pytest.param(
+            "2025-03-21 13:15:14.12:  INFO main x: " + ODD_IMPORT, id="colon-ends-fraction"
+        ),
+        pytest.param("2025-03-21 13:15:14.121  INFO: " + ODD_IMPORT, id="colon-after-level"),
+    ],
+)
+def test_odd_prefixes_are_read_by_position_like_the_c_scan(line: str) -> None:
+    """Lines that pass the prefix's cheap punctuation checks are cut by position.
+
+    azwatch/_speedups.c cuts them the same way, so parse_block gives the same events whether
+    a line is decided in C or handed to parse_line (without the extension both are Python).
+    """
+    assert parse_line(line) == BlockImported(5)
+    assert parse_block(line) == [BlockImported(5)]
 
 
 def test_a_fraction_without_level_still_carries_the_signal() -> None:
