@@ -119,11 +119,14 @@ def demo_config(name: str, rpc_url: str, options: DemoOptions) -> Config:
     )
 
 
-def run(options: DemoOptions, out: TextIO | None = None) -> int:
-    """``azwatch demo``: run it to its end; return the exit code."""
-    stream = out or sys.stdout
+def run(options: DemoOptions, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    """``azwatch demo``: run it to its end; return the exit code.
+
+    The story goes to *out* (stdout); why it could not be shown, in one line, to *err*.
+    """
+    demo = _Demo(options, out or sys.stdout, err or sys.stderr)
     try:
-        return anyio.run(_Demo(options, stream).run, backend="asyncio")
+        return anyio.run(demo.run, backend="asyncio")
     except KeyboardInterrupt:  # a second Ctrl+C while cleaning up
         return EXIT_SIGINT
 
@@ -148,23 +151,26 @@ _QUIET_EVENTS: Final = frozenset({"http_started"})
 
 
 class _Demo:
-    def __init__(self, options: DemoOptions, out: TextIO) -> None:
+    def __init__(self, options: DemoOptions, out: TextIO, err: TextIO) -> None:
         self.options = options
         self.out = out
+        self.err = err
         self.name = options.name or f"azwatch-demo-{uuid.uuid4().hex[:8]}"
         self.started = time.monotonic()
         self.container: aiodocker.containers.DockerContainer | None = None
         self.stopped_by: signal.Signals | None = None
+        self.removal_failed = False
 
     def say(self, text: str) -> None:
         elapsed = time.monotonic() - self.started
         self.out.write(f"{elapsed:5.1f}s  {text}\n")
         self.out.flush()
 
-    def line(self, text: str) -> None:
-        """One line of its own, not on the timeline (set-up, the end, problems)."""
-        self.out.write(f"azwatch demo: {text}\n")
-        self.out.flush()
+    def line(self, text: str, stream: TextIO | None = None) -> None:
+        """One line of its own, not on the timeline (the page, the end, problems)."""
+        out = stream or self.out
+        out.write(f"azwatch demo: {text}\n")
+        out.flush()
 
     async def run(self) -> int:
         logger = logging.getLogger("azwatch")
@@ -183,9 +189,9 @@ class _Demo:
             logger.setLevel(saved[0])
             logger.propagate = saved[1]
         if failure is not None:
-            self.line(failure.line)
+            self.line(failure.line, self.err)
             return failure.code
-        return code
+        return EXIT_FAILED if code == EXIT_OK and self.removal_failed else code
 
     async def _run_until_signal(self) -> int:
         result = EXIT_FAILED
@@ -380,19 +386,21 @@ class _Demo:
                 await self.container.delete(force=True, v=True)
         except aiodocker.DockerError as error:
             if error.status != 404:
-                self.line(
-                    f"could not remove container {self.name} ({describe_error(error)}): "
-                    f"docker rm -f {self.name}"
-                )
+                self._not_removed(error)
                 return
         except DOCKER_TRANSIENT as error:
-            self.line(
-                f"could not remove container {self.name} ({describe_error(error)}): "
-                f"docker rm -f {self.name}"
-            )
+            self._not_removed(error)
             return
         self.container = None
         self.line(f"removed container {self.name}")
+
+    def _not_removed(self, error: BaseException) -> None:
+        self.removal_failed = True
+        self.line(
+            f"could not remove container {self.name} ({describe_error(error)}): remove it "
+            f"with docker rm -f {self.name}",
+            self.err,
+        )
 
 
 _E = TypeVar("_E", bound=BaseException)
