@@ -338,7 +338,7 @@ class _Demo:
                     stall_said = True
                     self.say(
                         f"demo: the stand-in stalls at #{view.best} on purpose (no peers, no "
-                        f"imports; the head goes on); STALL_TIMEOUT={SETTINGS['stall_timeout']:g}s"
+                        "imports; the head goes on)"
                     )
                 if verdict is None and view.recent_restarts:
                     verdict = view.recent_restarts[-1].verdict
