@@ -142,8 +142,11 @@ class _Printer(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         if getattr(record, "event", None) in _QUIET_EVENTS:
             return
-        message = record.getMessage().removeprefix(self._prefix)
-        self._say(message if message.startswith("azwatch") else f"azwatch: {message}")
+        try:
+            message = record.getMessage().removeprefix(self._prefix)
+            self._say(message if message.startswith("azwatch") else f"azwatch: {message}")
+        except Exception:  # a closed terminal must not break the watcher that logged
+            self.handleError(record)
 
 
 #: Records the demo says in its own words (the status page's address).
@@ -157,6 +160,8 @@ class _Demo:
         self.err = err
         self.name = options.name or f"azwatch-demo-{uuid.uuid4().hex[:8]}"
         self.started = time.monotonic()
+        #: The stand-in, once asked for: removed by name on the way out, even when its
+        #: creation was interrupted before Docker's answer came back.
         self.container: aiodocker.containers.DockerContainer | None = None
         self.stopped_by: signal.Signals | None = None
         self.removal_failed = False
@@ -310,18 +315,24 @@ class _Demo:
         try:
             with anyio.fail_after(30):
                 # create, never run(): aiodocker's run() pulls a missing image.
-                self.container = await docker.containers.create(config, name=self.name)
+                self.container = docker.containers.container(self.name)
+                await docker.containers.create(config, name=self.name)
                 await self.container.start()
         except aiodocker.DockerError as error:
             if error.status == 404:
                 raise _missing_image(self.options.image) from None
             if error.status == 409:
+                self.container = None  # someone else's: never removed by the demo
                 raise DemoFailed(
                     f"a container named {self.name} exists already: remove it "
                     f"(docker rm -f {self.name}) or choose another --name",
                     EXIT_SETUP,
                 ) from None
-            raise DemoFailed(f"cannot start the stand-in node: {describe_error(error)}") from None
+            raise DemoFailed(
+                f"cannot start the stand-in node from {self.options.image} "
+                f"({describe_error(error)}): it must be an azwatch image (docker build -t "
+                "azwatch .)"
+            ) from None
 
     async def _follow(self, watcher: Watcher) -> int:
         """Narrate from the watcher's snapshot until the verdict (or the duration) is reached."""
@@ -373,6 +384,9 @@ class _Demo:
             except DOCKER_TRANSIENT:
                 last = ""
         said = f": {last}" if last else ""
+        if view.best is not None:
+            return f"the stand-in node is {view.status}{said}"
+        # It never printed a block: the image may predate the demo.
         return (
             f"the stand-in node is {view.status}{said} (is {self.options.image} an image of "
             "this azwatch? rebuild it: docker build -t azwatch .)"
@@ -385,9 +399,11 @@ class _Demo:
             with anyio.fail_after(30):
                 await self.container.delete(force=True, v=True)
         except aiodocker.DockerError as error:
-            if error.status != 404:
+            if error.status == 404:  # never created, or removed by someone else
+                self.container = None
+            else:
                 self._not_removed(error)
-                return
+            return
         except DOCKER_TRANSIENT as error:
             self._not_removed(error)
             return

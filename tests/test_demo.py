@@ -286,6 +286,21 @@ def test_port_in_use_is_one_line_and_no_container_is_started(
     assert docker("inspect", name, check=False).returncode != 0
 
 
+def test_an_image_without_azwatch_is_one_line_and_its_container_is_removed(
+    fake_node_image: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The fake node's busybox image has no Python: Docker cannot start the stand-in."""
+    name = f"azwatch-test-demo-{uuid.uuid4().hex[:8]}"
+    code = main(["demo", "--image", fake_node_image, "--port", "0", "--name", name], {})
+    out, err = capsys.readouterr()
+    assert code == 1
+    assert err.count("\n") == 1
+    assert err.startswith(f"azwatch demo: cannot start the stand-in node from {fake_node_image} (")
+    assert err.endswith("it must be an azwatch image (docker build -t azwatch .)\n")
+    assert out == f"azwatch demo: removed container {name}\n"
+    assert docker("inspect", name, check=False).returncode != 0
+
+
 def _any_local_image() -> str:
     """An image that exists here (the port is checked after the image)."""
     listed = docker("image", "ls", "--format", "{{.Repository}}:{{.Tag}}").stdout.split()
@@ -427,10 +442,35 @@ def test_demo_shows_stall_restart_and_helped_yes_and_leaves_nothing(
     positions = [output.find(text) for text in order]
     assert -1 not in positions, output
     assert positions == sorted(positions), output
+    # The stand-in ends at SIGTERM: the restart takes nowhere near STOP_TIMEOUT.
+    restarting, done = (_at(output, text) for text in ("restarting: stall", "restart done"))
+    assert done - restarting < 3, output
     assert f"removed container {demo.name}" in output
     assert docker("inspect", demo.name, check=False).returncode != 0
     listed = docker("ps", "-a", "--filter", "label=azwatch.demo", "--format", "{{.Names}}")
     assert demo.name not in listed.stdout.split()
+
+
+def _at(output: str, text: str) -> float:
+    """The seconds the demo printed in front of the first line containing *text*."""
+    line = next(line for line in output.splitlines() if text in line)
+    return float(line.split("s", 1)[0])
+
+
+@pytest.mark.docker
+@pytest.mark.timeout(60)
+def test_duration_ends_the_demo_with_exit_0_and_removes_the_container(
+    demo_image: str, demos: list[DemoProcess]
+) -> None:
+    demo = DemoProcess("--image", demo_image, "--port", "0", "--duration", "8")
+    demos.append(demo)
+    code, elapsed = demo.finish(timeout=40)
+    output = demo.output()
+    assert code == 0, output + demo.errors()
+    assert 8 <= elapsed < 25, output
+    assert "restarting" not in output
+    assert output.endswith(f"azwatch demo: removed container {demo.name}")
+    assert docker("inspect", demo.name, check=False).returncode != 0
 
 
 @pytest.mark.docker
