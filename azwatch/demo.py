@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import re
 import signal
 import socket
 import sys
@@ -241,8 +242,8 @@ class _Demo:
                 await docker.version()
         except DOCKER_TRANSIENT as error:
             raise DemoFailed(
-                f"no Docker Engine answers at {url} ({describe_error(error)}): start Docker, "
-                "or point DOCKER_HOST at it",
+                f"no Docker Engine answers at {url} ({_innermost(error)}): start Docker, or "
+                "point DOCKER_HOST at it",
                 EXIT_NO_DOCKER,
             ) from None
 
@@ -457,6 +458,19 @@ def _still_down(view: ContainerView, since: float | None, now: float) -> float |
     if view.running or view.restart_in_flight:
         return None
     return now if since is None else since
+
+
+#: aiodocker's "cannot connect" nests its causes in brackets; the innermost says it best.
+_INNERMOST_RE = re.compile(r"\[([^\[\]]+)\]+$")
+
+
+def _innermost(error: BaseException) -> str:
+    """Why the Engine could not be reached, in a few words."""
+    if isinstance(error, aiodocker.DockerError) and error.status == 900:
+        found = _INNERMOST_RE.search(str(error.message).strip())
+        if found is not None:
+            return found[1]
+    return describe_error(error)
 
 
 def _check_port(port: int) -> None:
