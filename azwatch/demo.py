@@ -155,6 +155,8 @@ _QUIET_EVENTS: Final = frozenset({"http_started"})
 
 
 class _Demo:
+    """One run of the demo: its container, its output, how it ended."""
+
     def __init__(self, options: DemoOptions, out: TextIO, err: TextIO) -> None:
         self.options = options
         self.out = out
@@ -207,6 +209,7 @@ class _Demo:
                 async def stop_on_signal() -> None:
                     async for signum in signals:
                         self.stopped_by = signal.Signals(signum)
+                        self.line(f"{self.stopped_by.name}: stopping")
                         group.cancel_scope.cancel()
                         return
 
@@ -218,7 +221,6 @@ class _Demo:
                 group.start_soon(stop_on_signal)
                 group.start_soon(main)
         if self.stopped_by is not None:
-            self.line(f"stopped by {self.stopped_by.name}")
             return EXIT_SIGINT if self.stopped_by is signal.SIGINT else EXIT_SIGTERM
         return result
 
@@ -251,8 +253,8 @@ class _Demo:
         try:
             with anyio.fail_after(15):
                 await docker.images.inspect(self.options.image)
-        except aiodocker.DockerError as error:
-            if error.status == 404:
+        except DOCKER_TRANSIENT as error:
+            if isinstance(error, aiodocker.DockerError) and error.status == 404:
                 raise _missing_image(self.options.image) from None
             raise DemoFailed(
                 f"cannot look at image {self.options.image}: {describe_error(error)}"
@@ -313,26 +315,35 @@ class _Demo:
                 "LogConfig": {"Type": "json-file", "Config": {"max-size": "10m"}},
             },
         }
+        # Named before it is asked for, so that an interrupted create is removed too.
+        self.container = docker.containers.container(self.name)
         try:
             with anyio.fail_after(30):
                 # create, never run(): aiodocker's run() pulls a missing image.
-                self.container = docker.containers.container(self.name)
                 await docker.containers.create(config, name=self.name)
-                await self.container.start()
-        except aiodocker.DockerError as error:
-            if error.status == 404:
-                raise _missing_image(self.options.image) from None
-            if error.status == 409:
+        except DOCKER_TRANSIENT as error:
+            status = error.status if isinstance(error, aiodocker.DockerError) else None
+            if status == 409:
                 self.container = None  # someone else's: never removed by the demo
                 raise DemoFailed(
                     f"a container named {self.name} exists already: remove it "
                     f"(docker rm -f {self.name}) or choose another --name",
                     EXIT_SETUP,
                 ) from None
+            if status == 404:
+                raise _missing_image(self.options.image) from None
+            raise DemoFailed(f"cannot create the stand-in node: {describe_error(error)}") from None
+        try:
+            with anyio.fail_after(30):
+                await self.container.start()
+        except DOCKER_TRANSIENT as error:
+            hint = ""
+            if isinstance(error, aiodocker.DockerError):
+                # Docker cannot run the stand-in's command in that image.
+                hint = ": it must be an azwatch image (docker build -t azwatch .)"
             raise DemoFailed(
                 f"cannot start the stand-in node from {self.options.image} "
-                f"({describe_error(error)}): it must be an azwatch image (docker build -t "
-                "azwatch .)"
+                f"({describe_error(error)}){hint}"
             ) from None
 
     async def _follow(self, watcher: Watcher) -> int:

@@ -301,6 +301,25 @@ def test_an_image_without_azwatch_is_one_line_and_its_container_is_removed(
     assert docker("inspect", name, check=False).returncode != 0
 
 
+def test_a_name_taken_is_one_line_and_that_container_is_left_alone(
+    fake_node_image: str, demo_image: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    name = f"azwatch-test-demo-{uuid.uuid4().hex[:8]}"
+    docker("create", "--name", name, "--label", "azwatch.test=1", fake_node_image)
+    try:
+        code = main(["demo", "--image", demo_image, "--port", "0", "--name", name], {})
+        out, err = capsys.readouterr()
+        assert code == 2
+        assert out == ""
+        assert err == (
+            f"azwatch demo: a container named {name} exists already: remove it "
+            f"(docker rm -f {name}) or choose another --name\n"
+        )
+        assert json.loads(docker("inspect", name).stdout)[0]["Config"]["Image"] == fake_node_image
+    finally:
+        docker("rm", "-f", name, check=False)
+
+
 def _any_local_image() -> str:
     """An image that exists here (the port is checked after the image)."""
     listed = docker("image", "ls", "--format", "{{.Repository}}:{{.Tag}}").stdout.split()
@@ -487,5 +506,6 @@ def test_a_signal_mid_run_removes_the_container(
     demo.proc.send_signal(signum)
     exit_code, _ = demo.finish(timeout=40)
     assert exit_code == code, demo.output() + demo.errors()
-    assert f"removed container {demo.name}" in demo.output()
+    output = demo.output()
+    assert output.index(f"{signum.name}: stopping") < output.index(f"removed container {demo.name}")
     assert docker("inspect", demo.name, check=False).returncode != 0
