@@ -182,9 +182,11 @@ def _add_demo_command(commands: argparse._SubParsersAction[argparse.ArgumentPars
             "started (also on Ctrl+C) and exits 0."
         ),
         epilog=(
+            "Its settings are its own, scaled down (COOLDOWN 15 s, STALL_TIMEOUT 10 s, "
+            "CHECK_INTERVAL 5 s); of the variables and flags only DOCKER_HOST applies. "
             "Exit codes: 0 shown (or --duration over); 1 the demo did not show it (the line "
-            "says why); 2 the image is missing or the port is in use; 3 no Docker Engine "
-            "answers (DOCKER_HOST); 130/143 stopped by SIGINT/SIGTERM."
+            "says why); 2 the image is missing, the port is in use or the name is taken; 3 no "
+            "Docker Engine answers; 130/143 stopped by SIGINT/SIGTERM."
         ),
     )
     demo_parser.add_argument(

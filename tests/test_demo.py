@@ -32,7 +32,7 @@ import pytest
 from dockerkit import docker, skip_or_fail
 
 from azwatch.cli import main
-from azwatch.demo import BASE_BLOCK, SCRIPT, DemoOptions, demo_config
+from azwatch.demo import BASE_BLOCK, SCRIPT, SETTINGS, DemoOptions, demo_config
 from azwatch.demohead import serve_head
 from azwatch.demonode import GENESIS, Chain, Line, Memory, Renderer, StandIn
 from azwatch.effects import LogRecord, RestartContainer
@@ -194,6 +194,17 @@ def test_demo_settings_see_stall_restart_and_help_within_the_minute() -> None:
     assert verdicts, said
     assert verdicts[0][1].startswith("demo: restart helped: yes")
     assert verdicts[0][0] < 60
+
+
+def test_help_says_the_demo_settings_it_runs_with(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["demo", "--help"], {})
+    assert exited.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    for variable in ("COOLDOWN", "STALL_TIMEOUT", "CHECK_INTERVAL"):
+        assert f"{variable} {SETTINGS[variable.lower()]:g} s" in text
+    assert "--image IMAGE" in text
+    assert "--duration SECONDS" in text
 
 
 # --- the reference head ---------------------------------------------------------------------
@@ -443,6 +454,8 @@ def test_demo_shows_stall_restart_and_helped_yes_and_leaves_nothing(
     demos.append(demo)
     url = demo.wait_for(r"status page: (http://127\.0\.0\.1:\d+/)", timeout=30)[1]
     assert demo.name in json.dumps(_status(url))
+    with urllib.request.urlopen(url, timeout=10) as reply:
+        assert demo.name in reply.read().decode()
     running = json.loads(docker("inspect", demo.name).stdout)[0]
     assert running["HostConfig"]["NetworkMode"] == "none"
     assert running["Config"]["Image"] == demo_image
