@@ -36,8 +36,9 @@ from types import FrameType
 from typing import Final
 
 #: Where a run leaves what the next run of the same container needs (its best, how many
-#: runs came before). ``/tmp`` is writable by the image's user and lives in the container's
-#: writable layer, which ``docker restart`` keeps and ``docker rm`` removes.
+#: runs came before); ``DEMONODE_MEMORY`` names another file. ``/tmp`` is writable by the
+#: image's user and lives in the container's writable layer, which ``docker restart`` keeps
+#: and ``docker rm`` removes.
 MEMORY_FILE: Final = Path("/tmp/azwatch-demonode")
 
 #: The chain's short genesis hash as the node prints it (Aleph Zero mainnet's).
@@ -342,7 +343,8 @@ def main() -> int:
     signal.signal(signal.SIGTERM, _stop)  # as PID 1 nothing else would end it
     signal.signal(signal.SIGINT, _stop)
     chain, script = script_from_env()
-    memory = _recall(MEMORY_FILE)
+    memory_file = Path(os.environ.get("DEMONODE_MEMORY") or MEMORY_FILE)
+    memory = _recall(memory_file)
     node = StandIn(chain, script, memory, started=time.time())
     renderer = Renderer()
     out = sys.stderr  # the node logs to stderr
@@ -355,7 +357,7 @@ def main() -> int:
             out.flush()
             if node.remembered() != remembered:
                 remembered = node.remembered()
-                _remember(MEMORY_FILE, remembered)
+                _remember(memory_file, remembered)
             if time.time() - node.started > LIFETIME_SECONDS:
                 return 0
             time.sleep(STEP_SECONDS)

@@ -24,6 +24,7 @@ import time
 import urllib.request
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -145,6 +146,54 @@ def test_memory_of_a_run_survives_its_own_text_and_garbage_is_a_first_run() -> N
     assert Memory.parse(Memory(1, None).text()) == Memory(1, None)
     assert Memory.parse("runs=x\nbest=1\n") == Memory()
     assert Memory.parse("") == Memory()
+
+
+def test_stand_in_process_ends_at_sigterm_and_its_next_run_goes_on_from_its_best(
+    tmp_path: Path,
+) -> None:
+    """``python -m azwatch.demonode`` as the container runs it: the log on stderr, exit 0
+    at once on SIGTERM, and the memory that makes the next run a restart."""
+    memory = tmp_path / "memory"
+    env = {
+        **os.environ,
+        "DEMONODE_MEMORY": str(memory),
+        "DEMONODE_EPOCH": repr(time.time()),
+        "DEMONODE_BASE": str(BASE_BLOCK),
+        "DEMONODE_BEHIND": "30",
+        "DEMONODE_SYNC_RATE": "100",
+    }
+
+    def one_run(wait_for: str) -> list[str]:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "azwatch.demonode"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            encoding="utf-8",
+            env=env,
+        )
+        assert proc.stderr is not None
+        lines: list[str] = []
+        for line in proc.stderr:
+            lines.append(line.rstrip("\n"))
+            if wait_for in line:
+                break
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGTERM)
+        rest, _ = proc.communicate(timeout=5)  # at once: STOP_TIMEOUT is never waited out
+        assert proc.returncode == 0
+        assert rest == ""  # nothing on stdout: the node logs to stderr
+        return lines
+
+    first = one_run("No longer in major sync state.")
+    assert all(DETAILED.fullmatch(line) for line in first)
+    remembered = Memory.parse(memory.read_text())
+    assert remembered.runs == 1
+    assert remembered.best is not None
+    assert remembered.best >= BASE_BLOCK
+    second = one_run("Switched to major sync state.")
+    assert f"📦 Highest known block at #{remembered.best}" in " ".join(second)
+    assert Memory.parse(memory.read_text()).runs == 2
 
 
 def test_demo_settings_see_stall_restart_and_help_within_the_minute() -> None:
