@@ -154,6 +154,18 @@ def _log_level(raw: str) -> str:
     return upper
 
 
+#: The ways a decided restart is carried out (``RESTART_VIA``).
+RESTART_VIAS = "docker or kubelet"
+_RESTART_VIAS = frozenset({"docker", "kubelet"})
+
+
+def _restart_via(raw: str) -> str:
+    lowered = raw.lower()
+    if lowered not in _RESTART_VIAS:
+        raise ValueError(raw)
+    return lowered
+
+
 def _container_names(names: tuple[str, ...]) -> bool:
     # Only Config(...) can produce these: from_env splits on commas and drops empty names.
     return all(name and "," not in name for name in names)
@@ -537,6 +549,20 @@ class Config:
         show=redact_url,
         default_text="unix:///var/run/docker.sock",
     )
+    restart_via: Literal["docker", "kubelet"] = setting(
+        "docker",
+        "RESTART_VIA",
+        Kind(_restart_via, RESTART_VIAS, _unless(lambda via: via in _RESTART_VIAS, RESTART_VIAS)),
+        "who restarts the node: docker (azwatch, through the Engine API) or kubelet (azwatch "
+        "serves its verdict at /livez for the node's livenessProbe; no Docker at all)",
+    )
+    probe_period: float = setting(
+        10.0,
+        "PROBE_PERIOD",
+        number(SECONDS, above=0),
+        "kubelet mode: the livenessProbe's periodSeconds; a node unanswered longer than this "
+        "that answers again has begun a new run",
+    )
     control_token: str | None = setting(
         None,
         "CONTROL_TOKEN",
@@ -646,9 +672,25 @@ def _inconsistencies(values: Mapping[str, Any], usable: Set[str]) -> Iterator[Co
             yield _BY_FIELD["max_cooldown"].problem(
                 max_cooldown, f"a number of seconds >= COOLDOWN ({cooldown:g})"
             )
-    if not values["container_names"] and not values["container_label"]:
+    if values["restart_via"] == "kubelet":
+        yield from _kubelet_problems(values, usable)
+    elif not values["container_names"] and not values["container_label"]:
         yield ConfigProblem(
             "CONTAINER_NAME", None, "the name of the node container (or CONTAINER_LABEL=key=value)"
+        )
+
+
+def _kubelet_problems(values: Mapping[str, Any], usable: Set[str]) -> Iterator[ConfigProblem]:
+    """``RESTART_VIA=kubelet``: one node, seen through its own RPC; no Docker to ask."""
+    if values["container_label"]:
+        yield _BY_FIELD["container_label"].problem(
+            values["container_label"],
+            "unset with RESTART_VIA=kubelet (there is no Docker to list containers)",
+        )
+    if "container_names" in usable and len(values["container_names"]) > 1:
+        yield _BY_FIELD["container_names"].problem(
+            values["container_names"],
+            "at most one name with RESTART_VIA=kubelet (the pod's node container)",
         )
 
 

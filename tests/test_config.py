@@ -90,6 +90,8 @@ def test_every_variable_is_read() -> None:
         "LOG_LEVEL": "warn",
         "DOCKER_HOST": "tcp://socket-proxy:2375",
         "CONTROL_TOKEN": "c0ntrol-t0ken-0123456789",
+        "RESTART_VIA": "Docker",
+        "PROBE_PERIOD": "15",
     }
     config = Config.from_env(env)
     assert config.container_names == ("a", "b", "c")
@@ -127,6 +129,7 @@ def test_every_variable_is_read() -> None:
     assert (config.log_format, config.log_level) == ("json", "WARNING")
     assert config.docker_host == "tcp://socket-proxy:2375"
     assert config.control_token == "c0ntrol-t0ken-0123456789"
+    assert (config.restart_via, config.probe_period) == ("docker", 15)
     assert {setting.variable for setting in SETTINGS} - {"RPC_URL", "CONTAINER_NAME"} <= set(env)
 
 

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from azwatch.config import Config, ConfigError
 from azwatch.policy import Facts, Restart, Rule
 from azwatch.probe import RunTracker, Verdict
 
@@ -147,3 +148,45 @@ def test_verdict_keeps_the_first_restart_and_its_numbers() -> None:
     assert document["text"].startswith("restart: severe_lag: lag 230 > BLOCK_LAG_100=100")
     assert "decided 42s ago" in document["text"]
     json.dumps(document)  # serialisable as it is
+
+
+# --- the probe mode's settings ----------------------------------------------------------
+
+
+def test_kubelet_mode_needs_no_container_name() -> None:
+    config = Config.from_env({"RESTART_VIA": "KUBELET", "PROBE_PERIOD": "20"})
+    assert (config.restart_via, config.probe_period, config.container_names) == (
+        "kubelet",
+        20.0,
+        (),
+    )
+    assert Config.from_env({"CONTAINER_NAME": "x"}).restart_via == "docker"
+
+
+@pytest.mark.parametrize(
+    ("env", "line"),
+    [
+        ({"RESTART_VIA": "k8s"}, "RESTART_VIA='k8s': expected docker or kubelet"),
+        ({"PROBE_PERIOD": "0"}, "PROBE_PERIOD='0': expected a number of seconds > 0"),
+        (
+            {"CONTAINER_LABEL": "azwatch.enable"},
+            "CONTAINER_LABEL='azwatch.enable': expected unset with RESTART_VIA=kubelet "
+            "(there is no Docker to list containers)",
+        ),
+        (
+            {"CONTAINER_NAME": "a,b"},
+            "CONTAINER_NAME='a,b': expected at most one name with RESTART_VIA=kubelet "
+            "(the pod's node container)",
+        ),
+    ],
+)
+def test_bad_kubelet_settings_are_named(env: dict[str, str], line: str) -> None:
+    environ = {"RESTART_VIA": "kubelet", "CONTAINER_NAME": "node"} | env
+    with pytest.raises(ConfigError) as caught:
+        Config.from_env(environ)
+    assert line in [str(problem) for problem in caught.value.problems]
+
+
+def test_direct_construction_checks_restart_via() -> None:
+    with pytest.raises(ConfigError, match="RESTART_VIA='ssh': expected docker or kubelet"):
+        Config(container_names=("node",), restart_via="ssh")  # type: ignore[arg-type]
