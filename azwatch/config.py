@@ -179,6 +179,10 @@ def _http_url(url: str) -> bool:
         return False
 
 
+def _off_or_http_url(url: str) -> bool:
+    return url == "" or _http_url(url)
+
+
 _URL_SCHEME_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*")
 _APPRISE_URL = "an apprise URL such as json://host/path or tgram://…"
 
@@ -219,6 +223,7 @@ LABEL = "a label, key=value or key"
 NAMES = "container names, comma-separated"
 HTTP_URLS = "http(s) URLs, comma-separated"
 PORT = "a TCP port (0-65535)"
+NODE_URL = "an http(s) URL (or empty: off)"
 
 
 # --- how values are shown without their secrets -----------------------------------------------
@@ -475,6 +480,14 @@ class Config:
     rpc_timeout: float = setting(
         5.0, "RPC_TIMEOUT", number(SECONDS, above=0), "per-request deadline (seconds)"
     )
+    node_rpc_url: str = setting(
+        "",
+        "NODE_RPC_URL",
+        Kind(str, NODE_URL, _unless(_off_or_http_url, NODE_URL)),
+        "the watched node's own JSON-RPC, e.g. http://127.0.0.1:9944 (empty: not asked)",
+        show=redact_url,
+        default_text="unset",
+    )
     stop_timeout: float = setting(
         60.0,
         "STOP_TIMEOUT",
@@ -682,6 +695,17 @@ def _inconsistencies(values: Mapping[str, Any], usable: Set[str]) -> Iterator[Co
 
 def _kubelet_problems(values: Mapping[str, Any], usable: Set[str]) -> Iterator[ConfigProblem]:
     """``RESTART_VIA=kubelet``: one node, seen through its own RPC; no Docker to ask."""
+    if values["http_port"] is None:
+        yield ConfigProblem(
+            "HTTP_PORT", None, "a TCP port with RESTART_VIA=kubelet: /livez is served there"
+        )
+    if "node_rpc_url" in usable and not values["node_rpc_url"]:
+        yield ConfigProblem(
+            "NODE_RPC_URL",
+            None,
+            "the node's RPC with RESTART_VIA=kubelet, e.g. http://127.0.0.1:9944 (the pod's "
+            "containers share the network)",
+        )
     if values["container_label"]:
         yield _BY_FIELD["container_label"].problem(
             values["container_label"],

@@ -92,6 +92,7 @@ def test_every_variable_is_read() -> None:
         "CONTROL_TOKEN": "c0ntrol-t0ken-0123456789",
         "RESTART_VIA": "Docker",
         "PROBE_PERIOD": "15",
+        "NODE_RPC_URL": "http://127.0.0.1:9944",
     }
     config = Config.from_env(env)
     assert config.container_names == ("a", "b", "c")
@@ -130,6 +131,7 @@ def test_every_variable_is_read() -> None:
     assert config.docker_host == "tcp://socket-proxy:2375"
     assert config.control_token == "c0ntrol-t0ken-0123456789"
     assert (config.restart_via, config.probe_period) == ("docker", 15)
+    assert config.node_rpc_url == "http://127.0.0.1:9944"
     assert {setting.variable for setting in SETTINGS} - {"RPC_URL", "CONTAINER_NAME"} <= set(env)
 
 

@@ -153,8 +153,12 @@ def test_verdict_keeps_the_first_restart_and_its_numbers() -> None:
 # --- the probe mode's settings ----------------------------------------------------------
 
 
+#: The least a kubelet-mode configuration needs.
+KUBELET = {"RESTART_VIA": "kubelet", "NODE_RPC_URL": "http://127.0.0.1:9944", "HTTP_PORT": "9616"}
+
+
 def test_kubelet_mode_needs_no_container_name() -> None:
-    config = Config.from_env({"RESTART_VIA": "KUBELET", "PROBE_PERIOD": "20"})
+    config = Config.from_env(KUBELET | {"RESTART_VIA": "KUBELET", "PROBE_PERIOD": "20"})
     assert (config.restart_via, config.probe_period, config.container_names) == (
         "kubelet",
         20.0,
@@ -174,6 +178,20 @@ def test_kubelet_mode_needs_no_container_name() -> None:
             "(there is no Docker to list containers)",
         ),
         (
+            {"NODE_RPC_URL": ""},
+            "NODE_RPC_URL is not set: expected the node's RPC with RESTART_VIA=kubelet, e.g. "
+            "http://127.0.0.1:9944 (the pod's containers share the network)",
+        ),
+        (
+            {"NODE_RPC_URL": "ws://127.0.0.1:9944"},
+            "NODE_RPC_URL='ws://127.0.0.1:9944': expected an http(s) URL (or empty: off)",
+        ),
+        (
+            {"HTTP_PORT": ""},
+            "HTTP_PORT is not set: expected a TCP port with RESTART_VIA=kubelet: /livez is "
+            "served there",
+        ),
+        (
             {"CONTAINER_NAME": "a,b"},
             "CONTAINER_NAME='a,b': expected at most one name with RESTART_VIA=kubelet "
             "(the pod's node container)",
@@ -181,7 +199,7 @@ def test_kubelet_mode_needs_no_container_name() -> None:
     ],
 )
 def test_bad_kubelet_settings_are_named(env: dict[str, str], line: str) -> None:
-    environ = {"RESTART_VIA": "kubelet", "CONTAINER_NAME": "node"} | env
+    environ = KUBELET | {"CONTAINER_NAME": "node"} | env
     with pytest.raises(ConfigError) as caught:
         Config.from_env(environ)
     assert line in [str(problem) for problem in caught.value.problems]
