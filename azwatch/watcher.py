@@ -123,17 +123,7 @@ class Watcher:
     def snapshot(self) -> Snapshot:
         """What the watcher sees now, as frozen values (``/status``, ``/metrics``)."""
         now = self.clock()
-        poll = self._last_poll
-        failures = () if poll is None else poll.failures
-        errors = {} if self.poller is None else self.poller.errors
-        head = HeadView(
-            last_poll_age=age(now, self.supervisor.reference.last_poll_at),
-            last_ok_age=age(now, self.supervisor.reference.last_ok_at),
-            failures=tuple(EndpointProblem(f.endpoint, str(f.kind), f.detail) for f in failures),
-            errors=tuple(
-                (endpoint, str(kind), count) for (endpoint, kind), count in sorted(errors.items())
-            ),
-        )
+        head = head_view(self.supervisor, self._last_poll, self.poller, now)
         logs = {name: _log_view(follower.status, now) for name, follower in self.followers.items()}
         events = None if self.events is None else self.events.problem
         return take(
@@ -372,6 +362,22 @@ class Watcher:
         result = await restarter.restart(name, stop_timeout=stop_timeout)
         assert self._send is not None
         await self._send.send(RestartDone(name, result))
+
+
+def head_view(
+    supervisor: Supervisor, poll: PollResult | None, poller: HeadPoller | None, now: float
+) -> HeadView:
+    """The reference poller as ``/status`` and ``/metrics`` show it."""
+    failures = () if poll is None else poll.failures
+    errors = {} if poller is None else poller.errors
+    return HeadView(
+        last_poll_age=age(now, supervisor.reference.last_poll_at),
+        last_ok_age=age(now, supervisor.reference.last_ok_at),
+        failures=tuple(EndpointProblem(f.endpoint, str(f.kind), f.detail) for f in failures),
+        errors=tuple(
+            (endpoint, str(kind), count) for (endpoint, kind), count in sorted(errors.items())
+        ),
+    )
 
 
 async def watch(config: Config) -> None:
