@@ -1,0 +1,321 @@
+"""The probe watcher: ``RESTART_VIA=kubelet``, azwatch as a sidecar in the node's pod.
+
+In a pod there is no Docker socket and the kubelet, not azwatch, restarts containers. So this
+watcher opens no Docker client at all. It sees the node through the node channel (the node's
+own RPC, ``NODE_RPC_URL``, on 127.0.0.1: the pod's containers share the network) and the
+network through the reference poller, and hands both to the same pure
+:class:`~azwatch.supervisor.Supervisor` the Docker watcher uses. When the supervisor asks for
+a restart (a :class:`~azwatch.effects.RestartContainer` effect), nothing is restarted: the
+decision becomes the :class:`~azwatch.probe.Verdict` that ``GET /livez`` serves, 503 with the
+rule and its numbers, and the node container's ``livenessProbe`` lets the kubelet restart it.
+The verdict stays until :class:`~azwatch.probe.RunTracker` sees the new run begin.
+
+One anyio task group owns every task, as in :mod:`azwatch.watcher`: the reference poller, the
+node poller, the HTTP endpoint, the notifier, and the decision task, the only caller of the
+supervisor (and the only writer of the tracker and the verdict), fed through one bounded
+memory object stream.
+
+The kubelet's back-off replaces azwatch's: ``BACKOFF_FACTOR`` is taken as 1 here, so each run
+gets ``COOLDOWN`` to start before the rules judge it, and the kubelet spaces the restarts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
+from typing import Any
+
+import aiohttp
+import anyio
+import anyio.lowlevel
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+from azwatch.config import Config
+from azwatch.effects import Effect, LogRecord, Reported, RestartContainer, SendNotice
+from azwatch.events import (
+    BlockImported,
+    Event,
+    LogCaughtUp,
+    MajorSyncChanged,
+    NodeSample,
+    PeersReported,
+    RestartFinished,
+    RunStarted,
+    SyncStatus,
+)
+from azwatch.follower import loop_time
+from azwatch.head import FailureKind, HeadError, HeadPoller, PollResult, genesis_short, rpc_call
+from azwatch.http import LIVEZ_PATH, serve
+from azwatch.nodepoll import NodeFailure, NodePoller
+from azwatch.notify import Notifier
+from azwatch.probe import NewRun, RunTracker, Verdict
+from azwatch.progress import format_duration
+from azwatch.redaction import endpoint_label, redact_url
+from azwatch.snapshot import Snapshot, take
+from azwatch.supervisor import ContainerEvents, HeadPolled, Message, RestartDone, Supervisor
+from azwatch.watcher import QUEUE_SIZE, head_view
+
+logger = logging.getLogger("azwatch.probewatch")
+
+#: The node's name in logs, metrics and ``/status`` when ``CONTAINER_NAME`` is not set.
+DEFAULT_NODE_NAME = "node"
+#: Probe periods a 503 may last with no new run before azwatch says the kubelet does not act.
+UNHEEDED_PERIODS = 30
+
+
+@dataclass(frozen=True, slots=True)
+class _NodePolled:
+    """One poll of the node channel ended with this sample or this failure."""
+
+    outcome: NodeSample | NodeFailure
+
+
+class ProbeWatcher:
+    """Decides for the pod's node and serves the verdict at ``/livez`` until cancelled.
+
+    Tests may read :attr:`started`, :attr:`http_address`, :attr:`verdict` and call
+    :meth:`snapshot`; everything else is internal.
+    """
+
+    def __init__(self, config: Config, *, clock: Callable[[], float] = loop_time) -> None:
+        # The kubelet's back-off replaces azwatch's (module docstring).
+        self.config = replace(config, backoff_factor=1.0)
+        self.name = config.container_names[0] if config.container_names else DEFAULT_NODE_NAME
+        self.clock = clock
+        self.supervisor = Supervisor(self.config)
+        self.tracker = RunTracker(config.probe_period)
+        self.verdict = Verdict()
+        self.started = anyio.Event()
+        self.notifier = Notifier(config.notify_urls, clock=clock)
+        self.poller: HeadPoller | None = None
+        #: (host, port) of the HTTP endpoint once it listens.
+        self.http_address: tuple[str, int] | None = None
+        self._last_poll: PollResult | None = None
+        self._send: MemoryObjectSendStream[Message | _NodePolled] | None = None
+        self._session: aiohttp.ClientSession | None = None
+        #: The chain the current run's node serves (its genesis, short), once it told.
+        self._genesis: str | None = None
+        self._unheeded_said = False
+
+    def snapshot(self) -> Snapshot:
+        """What the watcher sees now, as frozen values (``/status``, ``/metrics``)."""
+        now = self.clock()
+        head = head_view(self.supervisor, self._last_poll, self.poller, now)
+        return take(self.supervisor, now=now, wall=time.time(), logs={}, head=head)
+
+    def livez(self) -> dict[str, Any]:
+        """The verdict as ``/livez`` serves it."""
+        return self.verdict.document(self.clock())
+
+    async def run(self) -> None:
+        """Decide and serve until cancelled."""
+        config = self.config
+        send, receive = anyio.create_memory_object_stream[Message | _NodePolled](
+            max_buffer_size=QUEUE_SIZE
+        )
+        async with contextlib.AsyncExitStack() as stack:
+            await stack.enter_async_context(send)
+            await stack.enter_async_context(receive)
+            session = await stack.enter_async_context(aiohttp.ClientSession())
+            self._send, self._session = send, session
+            self.poller = HeadPoller(session, config.rpc_urls, timeout=config.rpc_timeout)
+            node = NodePoller(session, rpc_url=config.node_rpc_url, timeout=config.rpc_timeout)
+            self.supervisor.watch(self.name, self.clock())
+            logger.info(
+                "azwatch in probe mode (RESTART_VIA=kubelet): no Docker; watching %s through "
+                "its RPC %s; reference %s; a decided restart is served at %s for the kubelet, "
+                "whose back-off replaces azwatch's (BACKOFF_FACTOR and MAX_COOLDOWN unused); "
+                "%s",
+                self.name,
+                endpoint_label(config.node_rpc_url),
+                ", ".join(redact_url(url) for url in config.rpc_urls),
+                LIVEZ_PATH,
+                "DRY RUN: /livez stays 200" if config.dry_run else "restarts enabled",
+                extra={
+                    "event": "start",
+                    "fields": {"config": config.redacted(), "mode": "kubelet"},
+                },
+            )
+            async with anyio.create_task_group() as group:
+                group.start_soon(self._decide_forever, receive, name="azwatch.decide")
+                group.start_soon(self._poll_head, self.poller, name="azwatch.head")
+                group.start_soon(self._poll_node, node, name="azwatch.node")
+                if self.notifier.enabled:
+                    group.start_soon(self.notifier.run, name="azwatch.notify")
+                assert config.http_port is not None  # required in kubelet mode
+                self.http_address = await group.start(
+                    serve,
+                    self.snapshot,
+                    config.http_host,
+                    config.http_port,
+                    None,
+                    self.livez,
+                    name="azwatch.http",
+                )
+                self.started.set()
+
+    # --- sources --------------------------------------------------------------------------
+
+    async def _poll_head(self, poller: HeadPoller) -> None:
+        async def polled(result: PollResult) -> None:
+            assert self._send is not None
+            self._last_poll = result
+            await self._send.send(HeadPolled(result.event()))
+
+        await poller.run(polled, interval=self.config.rpc_poll_interval)
+
+    async def _poll_node(self, poller: NodePoller) -> None:
+        async def polled(outcome: NodeSample | NodeFailure) -> None:
+            assert self._send is not None
+            if isinstance(outcome, NodeSample) and self._genesis is None:
+                await self._ask_genesis()
+            await self._send.send(_NodePolled(outcome))
+
+        await poller.run(polled, interval=self.config.rpc_poll_interval)
+
+    async def _ask_genesis(self) -> None:
+        """Which chain the node serves (``chain_getBlockHash(0)``), for ``CHECK_CHAIN``.
+
+        The log names it in every network status report; here the node's RPC tells it. A
+        failure leaves it unknown until the next poll asks again.
+        """
+        assert self._session is not None
+        try:
+            result = await rpc_call(
+                self._session,
+                self.config.node_rpc_url,
+                "chain_getBlockHash",
+                [0],
+                timeout=self.config.rpc_timeout,
+            )
+        except HeadError as error:
+            logger.debug("node genesis unknown: %s", error)
+            return
+        if isinstance(result, str) and result.startswith("0x") and len(result) == 66:
+            self._genesis = genesis_short(result)
+        else:
+            logger.debug("node genesis unknown: %s", HeadError(FailureKind.BAD_RESULT, "no hash"))
+
+    # --- the decision task ----------------------------------------------------------------
+
+    async def _decide_forever(
+        self, receive: MemoryObjectReceiveStream[Message | _NodePolled]
+    ) -> None:
+        supervisor = self.supervisor
+        while True:
+            now = self.clock()
+            wake = min(supervisor.next_wake(), now + self.config.check_interval)
+            if wake > now:
+                with anyio.move_on_after(wake - now):
+                    self._take(await receive.receive())
+            for _ in range(QUEUE_SIZE):
+                try:
+                    self._take(receive.receive_nowait())
+                except anyio.WouldBlock:
+                    break
+            now = self.clock()
+            self._carry_out(supervisor.tick(now), now)
+            self._say_if_unheeded(now)
+            await anyio.lowlevel.checkpoint()
+
+    def _take(self, message: Message | _NodePolled) -> None:
+        now = self.clock()
+        if not isinstance(message, _NodePolled):
+            self._carry_out(self.supervisor.handle(message, now), now)
+            return
+        outcome = message.outcome
+        if isinstance(outcome, NodeFailure):
+            self.tracker = self.tracker.unreachable(now)
+            return  # no sample: the node's signals age until it answers again
+        self.tracker, run = self.tracker.answered(outcome.best, now)
+        if run is not None:
+            self._new_run(run, now)
+        events = _sample_events(outcome, self._genesis)
+        if events:
+            self._carry_out(self.supervisor.handle(ContainerEvents(self.name, events), now), now)
+
+    def _new_run(self, run: NewRun, now: float) -> None:
+        """The kubelet (or a crash) started the node again: the verdict served is over."""
+        if not self.verdict.alive:
+            decided = self.verdict.since if self.verdict.since is not None else now
+            detail = f"the kubelet restarted it {format_duration(now - decided)} after the verdict"
+            done = RestartDone(self.name, RestartFinished(True, detail))
+            self._carry_out(self.supervisor.handle(done, now), now)
+        self.verdict, self._unheeded_said, self._genesis = Verdict(), False, None
+        logger.info(
+            "%s: new run: %s",
+            self.name,
+            run.reason,
+            extra={"container": self.name, "event": "new_run", "fields": {"run": run.number}},
+        )
+        # The node channel tells the present: there is no history to read first.
+        started = ContainerEvents(
+            self.name, (RunStarted(run.run_id, run.started_at), LogCaughtUp())
+        )
+        self._carry_out(self.supervisor.handle(started, now), now)
+
+    def _carry_out(self, effects: Iterable[Effect], now: float) -> None:
+        for effect in effects:
+            match effect:
+                case LogRecord(level, container, event, message, fields):
+                    extra = {"container": container, "event": event, "fields": dict(fields)}
+                    logger.log(level, "%s", message, extra=extra)
+                case SendNotice(notice):
+                    self.notifier.post(notice)
+                case RestartContainer(name, decision, _stop_timeout, dry_run):
+                    if dry_run:
+                        # Decided and logged; /livez stays 200 and the run goes on.
+                        done = RestartDone(name, RestartFinished(True, "dry run: /livez stays 200"))
+                        self._carry_out(self.supervisor.handle(done, now), now)
+                    else:
+                        self.verdict = self.verdict.decided(decision, now)
+                case Reported():
+                    pass  # the log records above already tell the operator
+
+    def _say_if_unheeded(self, now: float) -> None:
+        """A 503 that lasts with no new run: the livenessProbe is probably not wired."""
+        since = self.verdict.since
+        limit = UNHEEDED_PERIODS * self.config.probe_period
+        if since is None or self._unheeded_said or now - since < limit:
+            return
+        self._unheeded_said = True
+        logger.warning(
+            "%s: %s has answered 503 for %s and the node has not restarted: does the node "
+            "container's livenessProbe get port %s, path %s, every PROBE_PERIOD=%gs?",
+            self.name,
+            LIVEZ_PATH,
+            format_duration(now - since),
+            self.config.http_port,
+            LIVEZ_PATH,
+            self.config.probe_period,
+            extra={"container": self.name, "event": "verdict_unheeded"},
+        )
+
+
+def _sample_events(sample: NodeSample, genesis: str | None) -> tuple[Event, ...]:
+    """A node-channel sample as the state model's events.
+
+    The node's own numbers, told through its RPC, stand where the log's lines would: its
+    best and finalized block (the status line's fields), its peers with its chain, and its
+    major sync flag. Block production and session, which only the log tells, stay unknown.
+    """
+    events: list[Event] = []
+    if sample.best is not None and sample.finalized is not None:
+        events.append(
+            SyncStatus(imported=sample.best, finalized=sample.finalized, favourite=sample.best)
+        )
+    elif sample.best is not None:
+        events.append(BlockImported(sample.best))
+    if sample.peers is not None:
+        events.append(PeersReported(sample.peers, genesis))
+    if sample.syncing is not None:
+        events.append(MajorSyncChanged(sample.syncing))
+    return tuple(events)
+
+
+async def watch_via_kubelet(config: Config) -> None:
+    """The probe mode until cancelled: ``await ProbeWatcher(config).run()``."""
+    await ProbeWatcher(config).run()
