@@ -30,7 +30,6 @@ from typing import Any
 
 import aiohttp
 import anyio
-import anyio.lowlevel
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from azwatch.config import Config
@@ -56,7 +55,7 @@ from azwatch.progress import format_duration
 from azwatch.redaction import endpoint_label, redact_url
 from azwatch.snapshot import Snapshot, take
 from azwatch.supervisor import ContainerEvents, HeadPolled, Message, RestartDone, Supervisor
-from azwatch.watcher import QUEUE_SIZE, head_view
+from azwatch.watcher import QUEUE_SIZE, decide_forever, head_view, write_log
 
 logger = logging.getLogger("azwatch.probewatch")
 
@@ -204,22 +203,19 @@ class ProbeWatcher:
     async def _decide_forever(
         self, receive: MemoryObjectReceiveStream[Message | _NodePolled]
     ) -> None:
-        supervisor = self.supervisor
-        while True:
+        def ticked(effects: list[Effect]) -> None:
             now = self.clock()
-            wake = min(supervisor.next_wake(), now + self.config.check_interval)
-            if wake > now:
-                with anyio.move_on_after(wake - now):
-                    self._take(await receive.receive())
-            for _ in range(QUEUE_SIZE):
-                try:
-                    self._take(receive.receive_nowait())
-                except anyio.WouldBlock:
-                    break
-            now = self.clock()
-            self._carry_out(supervisor.tick(now), now)
+            self._carry_out(effects, now)
             self._say_if_unheeded(now)
-            await anyio.lowlevel.checkpoint()
+
+        await decide_forever(
+            self.supervisor,
+            receive,
+            self._take,
+            ticked,
+            clock=self.clock,
+            check_interval=self.config.check_interval,
+        )
 
     def _take(self, message: Message | _NodePolled) -> None:
         now = self.clock()
@@ -260,9 +256,8 @@ class ProbeWatcher:
     def _carry_out(self, effects: Iterable[Effect], now: float) -> None:
         for effect in effects:
             match effect:
-                case LogRecord(level, container, event, message, fields):
-                    extra = {"container": container, "event": event, "fields": dict(fields)}
-                    logger.log(level, "%s", message, extra=extra)
+                case LogRecord():
+                    write_log(logger, effect)
                 case SendNotice(notice):
                     self.notifier.post(notice)
                 case RestartContainer(name, decision, _stop_timeout, dry_run):

@@ -24,6 +24,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
+from typing import TypeVar
 
 import aiodocker
 import aiohttp
@@ -67,6 +68,8 @@ logger = logging.getLogger("azwatch.watcher")
 
 #: Messages waiting for the decision task before the sources block.
 QUEUE_SIZE = 256
+
+_Message = TypeVar("_Message")
 
 
 @dataclass(frozen=True, slots=True)
@@ -308,21 +311,14 @@ class Watcher:
     async def _decide_forever(
         self, receive: MemoryObjectReceiveStream[Message | _Forget | _Control], restarter: Restarter
     ) -> None:
-        supervisor = self.supervisor
-        while True:
-            now = self.clock()
-            wake = min(supervisor.next_wake(), now + self.config.check_interval)
-            if wake > now:
-                with anyio.move_on_after(wake - now):
-                    self._take(await receive.receive(), restarter)
-            # Whatever else arrived meanwhile is taken in now, without waiting again.
-            for _ in range(QUEUE_SIZE):
-                try:
-                    self._take(receive.receive_nowait(), restarter)
-                except anyio.WouldBlock:
-                    break
-            self._carry_out(supervisor.tick(self.clock()), restarter)
-            await anyio.lowlevel.checkpoint()  # decide, then let the sources run
+        await decide_forever(
+            self.supervisor,
+            receive,
+            lambda message: self._take(message, restarter),
+            lambda effects: self._carry_out(effects, restarter),
+            clock=self.clock,
+            check_interval=self.config.check_interval,
+        )
 
     def _take(self, message: Message | _Forget | _Control, restarter: Restarter) -> None:
         if isinstance(message, _Control):
@@ -341,9 +337,8 @@ class Watcher:
     def _carry_out(self, effects: Iterable[Effect], restarter: Restarter) -> None:
         for effect in effects:
             match effect:
-                case LogRecord(level, container, event, message, fields):
-                    extra = {"container": container, "event": event, "fields": dict(fields)}
-                    logger.log(level, "%s", message, extra=extra)
+                case LogRecord():
+                    write_log(logger, effect)
                 case SendNotice(notice):
                     self.notifier.post(notice)
                 case RestartContainer(name, _decision, stop_timeout, dry_run):
@@ -362,6 +357,40 @@ class Watcher:
         result = await restarter.restart(name, stop_timeout=stop_timeout)
         assert self._send is not None
         await self._send.send(RestartDone(name, result))
+
+
+async def decide_forever(
+    supervisor: Supervisor,
+    receive: MemoryObjectReceiveStream[_Message],
+    take: Callable[[_Message], None],
+    carry_out: Callable[[list[Effect]], None],
+    *,
+    clock: Callable[[], float],
+    check_interval: float,
+) -> None:
+    """The decision task: hand each message to *take*, and tick the supervisor when one
+    arrived or a wake-up is due (at least every *check_interval*); its effects go to
+    *carry_out*. Runs until cancelled."""
+    while True:
+        now = clock()
+        wake = min(supervisor.next_wake(), now + check_interval)
+        if wake > now:
+            with anyio.move_on_after(wake - now):
+                take(await receive.receive())
+        # Whatever else arrived meanwhile is taken in now, without waiting again.
+        for _ in range(QUEUE_SIZE):
+            try:
+                take(receive.receive_nowait())
+            except anyio.WouldBlock:
+                break
+        carry_out(supervisor.tick(clock()))
+        await anyio.lowlevel.checkpoint()  # decide, then let the sources run
+
+
+def write_log(to: logging.Logger, record: LogRecord) -> None:
+    """Write the supervisor's log *record* with its event and numbers (for JSON logs)."""
+    extra = {"container": record.container, "event": record.event, "fields": dict(record.fields)}
+    to.log(record.level, "%s", record.message, extra=extra)
 
 
 def head_view(

@@ -4,7 +4,13 @@ fractions of a second."""
 
 from __future__ import annotations
 
+import json
 import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -17,6 +23,7 @@ import pytest
 from fakenoderpc import FakeNodeRpc
 from fakerpc import FakeRpc
 
+from azwatch.cli import main
 from azwatch.config import Config
 from azwatch.probewatch import ProbeWatcher
 
@@ -218,3 +225,63 @@ async def test_no_docker_is_contacted() -> None:
             assert (await get(livez))[0] == 200
         group.cancel_scope.cancel()
     assert connections == 0
+
+
+async def test_azwatch_run_in_kubelet_mode_serves_livez_and_stops_on_sigterm() -> None:
+    """`azwatch run` with RESTART_VIA=kubelet and no Docker socket: JSON logs say the mode
+    once, /livez answers, SIGTERM ends it with exit code 0."""
+    async with FakeRpc(head=1000) as rpc, FakeNodeRpc(best=999) as node:
+        port = free_port()
+        env = {
+            **os.environ,
+            "RESTART_VIA": "kubelet",
+            "NODE_RPC_URL": node.url,
+            "RPC_URL": rpc.url,
+            "HTTP_PORT": str(port),
+            "RPC_POLL_INTERVAL": "0.3",
+            "RPC_TIMEOUT": "0.25",
+            "CHECK_INTERVAL": "1",
+            "DOCKER_HOST": "unix:///nonexistent/docker.sock",
+            "LOG_FORMAT": "json",
+            "PYTHONWARNINGS": "error",
+        }
+        process = await anyio.open_process(
+            [sys.executable, "-m", "azwatch", "run"], env=env, stderr=subprocess.STDOUT
+        )
+        async with process:
+            status = await eventually_answered(f"http://127.0.0.1:{port}/livez")
+            process.send_signal(signal.SIGTERM)
+            assert process.stdout is not None
+            with anyio.fail_after(10):
+                output = b"".join([chunk async for chunk in process.stdout])
+                assert await process.wait() == 0
+    assert status == 200
+    records = [json.loads(line) for line in output.decode().splitlines()]
+    starts = [record for record in records if record["event"] == "start"]
+    assert len(starts) == 1
+    assert starts[0]["mode"] == "kubelet"
+    assert "probe mode (RESTART_VIA=kubelet)" in starts[0]["message"]
+    assert any(record["event"] == "new_run" for record in records)
+    assert records[-1]["event"] == "stopped"
+
+
+def test_check_says_it_needs_docker_in_kubelet_mode(capsys: pytest.CaptureFixture[str]) -> None:
+    environ = {"RESTART_VIA": "kubelet", "NODE_RPC_URL": "http://127.0.0.1:9944", "HTTP_PORT": "1"}
+    assert main(["check"], environ=environ) == 2
+    assert "check looks through Docker" in capsys.readouterr().err
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def eventually_answered(url: str, within: float = 15.0) -> int:
+    """The status of the first answer *url* gives within *within* seconds."""
+    with anyio.fail_after(within):
+        while True:
+            try:
+                return (await get(url))[0]
+            except aiohttp.ClientConnectionError:
+                await anyio.sleep(0.1)
