@@ -53,7 +53,7 @@ from azwatch.notify import Notifier
 from azwatch.probe import NewRun, RunTracker, Verdict
 from azwatch.progress import format_duration
 from azwatch.redaction import endpoint_label, redact_url
-from azwatch.snapshot import Snapshot, take
+from azwatch.snapshot import LogView, Snapshot, take
 from azwatch.supervisor import ContainerEvents, HeadPolled, Message, RestartDone, Supervisor
 from azwatch.watcher import QUEUE_SIZE, decide_forever, head_view, write_log
 
@@ -61,6 +61,8 @@ logger = logging.getLogger("azwatch.probewatch")
 
 #: The node's name in logs, metrics and ``/status`` when ``CONTAINER_NAME`` is not set.
 DEFAULT_NODE_NAME = "node"
+#: What ``/status`` says of the log, which this mode does not read.
+NO_LOG = LogView(detail="not read with RESTART_VIA=kubelet: the node's RPC gives its signals")
 #: Probe periods a 503 may last with no new run before azwatch says the kubelet does not act.
 UNHEEDED_PERIODS = 30
 
@@ -95,7 +97,8 @@ class ProbeWatcher:
         self._last_poll: PollResult | None = None
         self._send: MemoryObjectSendStream[Message | _NodePolled] | None = None
         self._session: aiohttp.ClientSession | None = None
-        #: The chain the current run's node serves (its genesis, short), once it told.
+        #: The chain the node serves (its genesis, short), once it told. Kept across runs: a
+        #: pod whose node changes chain is a new pod, with a new sidecar.
         self._genesis: str | None = None
         self._unheeded_said = False
 
@@ -103,7 +106,8 @@ class ProbeWatcher:
         """What the watcher sees now, as frozen values (``/status``, ``/metrics``)."""
         now = self.clock()
         head = head_view(self.supervisor, self._last_poll, self.poller, now)
-        return take(self.supervisor, now=now, wall=time.time(), logs={}, head=head)
+        logs = {self.name: NO_LOG}
+        return take(self.supervisor, now=now, wall=time.time(), logs=logs, head=head)
 
     def livez(self) -> dict[str, Any]:
         """The verdict as ``/livez`` serves it."""
@@ -240,7 +244,7 @@ class ProbeWatcher:
             detail = f"the kubelet restarted it {format_duration(now - decided)} after the verdict"
             done = RestartDone(self.name, RestartFinished(True, detail))
             self._carry_out(self.supervisor.handle(done, now), now)
-        self.verdict, self._unheeded_said, self._genesis = Verdict(), False, None
+        self.verdict, self._unheeded_said = Verdict(), False
         logger.info(
             "%s: new run: %s",
             self.name,

@@ -208,7 +208,7 @@ async def test_dry_run_decides_and_keeps_serving_200(caplog: pytest.LogCaptureFi
 
 async def test_no_docker_is_contacted() -> None:
     """The probe mode opens no Docker client: a DOCKER_HOST that records connections sees
-    none."""
+    none. The node's chain comes from its RPC."""
     connections = 0
 
     async def count(stream: anyio.abc.SocketStream) -> None:
@@ -223,6 +223,12 @@ async def test_no_docker_is_contacted() -> None:
         async with probing(docker_host=f"tcp://127.0.0.1:{port}") as (watcher, _chain, livez):
             await eventually(lambda: watcher.supervisor.books["aleph-node"].decision is not None)
             assert (await get(livez))[0] == 200
+            # /healthz and /status work as in Docker mode; the log is said not to be read.
+            assert (await get(livez.replace("/livez", "/healthz")))[0] == 200
+            status, document = await get(livez.replace("/livez", "/status"))
+            view = document["containers"]["aleph-node"]
+            assert (status, view["run"]["genesis"]) == (200, "0x7025…344e")
+            assert "RESTART_VIA=kubelet" in view["log"]["detail"]
         group.cancel_scope.cancel()
     assert connections == 0
 
