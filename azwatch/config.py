@@ -179,8 +179,13 @@ def _http_url(url: str) -> bool:
         return False
 
 
-def _off_or_http_url(url: str) -> bool:
-    return url == "" or _http_url(url)
+def _http_url_or_empty(url: str) -> bool:
+    return not url or _http_url(url)
+
+
+def _url_or_off(raw: str) -> str:
+    """A URL, or ``off`` (any case) for none: a label may turn a channel off for one node."""
+    return "" if raw.strip().lower() == "off" else raw.strip()
 
 
 _URL_SCHEME_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*")
@@ -223,7 +228,7 @@ LABEL = "a label, key=value or key"
 NAMES = "container names, comma-separated"
 HTTP_URLS = "http(s) URLs, comma-separated"
 PORT = "a TCP port (0-65535)"
-NODE_URL = "an http(s) URL (or empty: off)"
+HTTP_URL_OR_EMPTY = "an http(s) URL, or off"
 
 
 # --- how values are shown without their secrets -----------------------------------------------
@@ -483,10 +488,34 @@ class Config:
     node_rpc_url: str = setting(
         "",
         "NODE_RPC_URL",
-        Kind(str, NODE_URL, _unless(_off_or_http_url, NODE_URL)),
-        "the watched node's own JSON-RPC, e.g. http://127.0.0.1:9944 (empty: not asked)",
+        Kind(_url_or_off, HTTP_URL_OR_EMPTY, _unless(_http_url_or_empty, HTTP_URL_OR_EMPTY)),
+        "the watched node's own JSON-RPC, a second channel beside its log",
+        per_container=True,
         show=redact_url,
-        default_text="unset",
+        default_text="off",
+    )
+    node_metrics_url: str = setting(
+        "",
+        "NODE_METRICS_URL",
+        Kind(_url_or_off, HTTP_URL_OR_EMPTY, _unless(_http_url_or_empty, HTTP_URL_OR_EMPTY)),
+        "the watched node's Prometheus page, e.g. http://127.0.0.1:9615/metrics",
+        per_container=True,
+        show=redact_url,
+        default_text="off",
+    )
+    finality_timeout: float = setting(
+        900.0,
+        "FINALITY_TIMEOUT",
+        number(SECONDS, above=0),
+        "seconds without the node's finalized block advancing that make a finality lag",
+        per_container=True,
+    )
+    finality_min_rise: int = setting(
+        20,
+        "FINALITY_MIN_RISE",
+        whole(BLOCKS, at_least=1),
+        "blocks the reference's finalized block must rise meanwhile (else the chain stalled)",
+        per_container=True,
     )
     stop_timeout: float = setting(
         60.0,

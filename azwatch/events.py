@@ -238,6 +238,15 @@ class NodeSample:
     peers: int | None = None
     syncing: bool | None = None
     ready: bool | None = None
+    #: The node's chain, its genesis hash in the short form (``0x7025…344e``), when asked.
+    genesis: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReferenceFinalized:
+    """The reference's finalized block: the lower median of the endpoints that told it."""
+
+    number: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,6 +264,7 @@ WatcherEvent = (
     | HeadUnavailable
     | NodeSample
     | NodeUnavailable
+    | ReferenceFinalized
     | RestartIssued
     | RestartFinished
     | LogCaughtUp

@@ -34,19 +34,9 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from azwatch.config import Config
 from azwatch.effects import Effect, LogRecord, Reported, RestartContainer, SendNotice
-from azwatch.events import (
-    BlockImported,
-    Event,
-    LogCaughtUp,
-    MajorSyncChanged,
-    NodeSample,
-    PeersReported,
-    RestartFinished,
-    RunStarted,
-    SyncStatus,
-)
+from azwatch.events import LogUnreadable, NodeSample, RestartFinished, RunStarted
 from azwatch.follower import loop_time
-from azwatch.head import FailureKind, HeadError, HeadPoller, PollResult, genesis_short, rpc_call
+from azwatch.head import HeadError, HeadPoller, PollResult, genesis_short, rpc_call
 from azwatch.http import LIVEZ_PATH, serve
 from azwatch.nodepoll import NodeFailure, NodePoller
 from azwatch.notify import Notifier
@@ -54,15 +44,23 @@ from azwatch.probe import NewRun, RunTracker, Verdict
 from azwatch.progress import format_duration
 from azwatch.redaction import endpoint_label, redact_url
 from azwatch.snapshot import LogView, Snapshot, take
-from azwatch.supervisor import ContainerEvents, HeadPolled, Message, RestartDone, Supervisor
+from azwatch.supervisor import (
+    ContainerEvents,
+    HeadPolled,
+    Message,
+    NodePolled,
+    RestartDone,
+    Supervisor,
+)
 from azwatch.watcher import QUEUE_SIZE, decide_forever, head_view, write_log
 
 logger = logging.getLogger("azwatch.probewatch")
 
 #: The node's name in logs, metrics and ``/status`` when ``CONTAINER_NAME`` is not set.
 DEFAULT_NODE_NAME = "node"
-#: What ``/status`` says of the log, which this mode does not read.
-NO_LOG = LogView(detail="not read with RESTART_VIA=kubelet: the node's RPC gives its signals")
+#: Why the log is not read, as the state model and ``/status`` say it.
+NOT_READ = "not read with RESTART_VIA=kubelet: the node's RPC gives its signals"
+NO_LOG = LogView(detail=NOT_READ)
 #: Probe periods a 503 may last with no new run before azwatch says the kubelet does not act.
 UNHEEDED_PERIODS = 30
 
@@ -125,7 +123,12 @@ class ProbeWatcher:
             session = await stack.enter_async_context(aiohttp.ClientSession())
             self._send, self._session = send, session
             self.poller = HeadPoller(session, config.rpc_urls, timeout=config.rpc_timeout)
-            node = NodePoller(session, rpc_url=config.node_rpc_url, timeout=config.rpc_timeout)
+            node = NodePoller(
+                session,
+                rpc_url=config.node_rpc_url,
+                metrics_url=config.node_metrics_url,
+                timeout=config.rpc_timeout,
+            )
             self.supervisor.watch(self.name, self.clock())
             logger.info(
                 "azwatch in probe mode (RESTART_VIA=kubelet): no Docker; watching %s through "
@@ -173,7 +176,7 @@ class ProbeWatcher:
     async def _poll_node(self, poller: NodePoller) -> None:
         async def polled(outcome: NodeSample | NodeFailure) -> None:
             assert self._send is not None
-            if isinstance(outcome, NodeSample) and self._genesis is None:
+            if isinstance(outcome, NodeSample) and outcome.genesis is None and not self._genesis:
                 await self._ask_genesis()
             await self._send.send(_NodePolled(outcome))
 
@@ -200,7 +203,7 @@ class ProbeWatcher:
         if isinstance(result, str) and result.startswith("0x") and len(result) == 66:
             self._genesis = genesis_short(result)
         else:
-            logger.debug("node genesis unknown: %s", HeadError(FailureKind.BAD_RESULT, "no hash"))
+            logger.debug("node genesis unknown: chain_getBlockHash(0) answered no hash")
 
     # --- the decision task ----------------------------------------------------------------
 
@@ -229,13 +232,15 @@ class ProbeWatcher:
         outcome = message.outcome
         if isinstance(outcome, NodeFailure):
             self.tracker = self.tracker.unreachable(now)
-            return  # no sample: the node's signals age until it answers again
-        self.tracker, run = self.tracker.answered(outcome.best, now)
-        if run is not None:
-            self._new_run(run, now)
-        events = _sample_events(outcome, self._genesis)
-        if events:
-            self._carry_out(self.supervisor.handle(ContainerEvents(self.name, events), now), now)
+            polled = NodePolled(self.name, outcome.event())
+        else:
+            self.tracker, run = self.tracker.answered(outcome.best, now)
+            if run is not None:
+                self._new_run(run, now)
+            if outcome.genesis is None and self._genesis is not None:
+                outcome = replace(outcome, genesis=self._genesis)
+            polled = NodePolled(self.name, outcome)
+        self._carry_out(self.supervisor.handle(polled, now), now)
 
     def _new_run(self, run: NewRun, now: float) -> None:
         """The kubelet (or a crash) started the node again: the verdict served is over."""
@@ -251,9 +256,9 @@ class ProbeWatcher:
             run.reason,
             extra={"container": self.name, "event": "new_run", "fields": {"run": run.number}},
         )
-        # The node channel tells the present: there is no history to read first.
+        # Without Docker there is no log to read: the node channel alone gives the signals.
         started = ContainerEvents(
-            self.name, (RunStarted(run.run_id, run.started_at), LogCaughtUp())
+            self.name, (RunStarted(run.run_id, run.started_at), LogUnreadable(NOT_READ))
         )
         self._carry_out(self.supervisor.handle(started, now), now)
 
@@ -292,27 +297,6 @@ class ProbeWatcher:
             self.config.probe_period,
             extra={"container": self.name, "event": "verdict_unheeded"},
         )
-
-
-def _sample_events(sample: NodeSample, genesis: str | None) -> tuple[Event, ...]:
-    """A node-channel sample as the state model's events.
-
-    The node's own numbers, told through its RPC, stand where the log's lines would: its
-    best and finalized block (the status line's fields), its peers with its chain, and its
-    major sync flag. Block production and session, which only the log tells, stay unknown.
-    """
-    events: list[Event] = []
-    if sample.best is not None and sample.finalized is not None:
-        events.append(
-            SyncStatus(imported=sample.best, finalized=sample.finalized, favourite=sample.best)
-        )
-    elif sample.best is not None:
-        events.append(BlockImported(sample.best))
-    if sample.peers is not None:
-        events.append(PeersReported(sample.peers, genesis))
-    if sample.syncing is not None:
-        events.append(MajorSyncChanged(sample.syncing))
-    return tuple(events)
 
 
 async def watch_via_kubelet(config: Config) -> None:

@@ -26,7 +26,7 @@ EXAMPLES = ROOT / "examples"
 
 #: Operator pages whose "## Configuration" table documents the settings they introduce, until
 #: the README's table lists them too.
-SETTING_PAGES = (ROOT / "docs" / "status-page.md", ROOT / "docs" / "kubernetes.md")
+SETTING_PAGES = (ROOT / "docs" / "status-page.md",)
 
 
 def readme_settings(path: Path = ROOT / "README.md") -> dict[str, tuple[str, bool]]:

@@ -184,7 +184,7 @@ def test_kubelet_mode_needs_no_container_name() -> None:
         ),
         (
             {"NODE_RPC_URL": "ws://127.0.0.1:9944"},
-            "NODE_RPC_URL='ws://127.0.0.1:9944': expected an http(s) URL (or empty: off)",
+            "NODE_RPC_URL='ws://127.0.0.1:9944': expected an http(s) URL, or off",
         ),
         (
             {"HTTP_PORT": ""},
