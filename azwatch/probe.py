@@ -21,7 +21,7 @@ No I/O, no clock: every function takes ``now`` (monotonic seconds).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from azwatch.policy import Restart
@@ -143,5 +143,9 @@ class Verdict:
         body["rule"] = str(restart.rule)
         body["detail"] = restart.detail
         body["decided_seconds_ago"] = None if self.since is None else now - self.since
-        body["numbers"] = asdict(restart.facts)
+        facts = restart.facts
+        # The values, not their provenance (which carries monotonic times).
+        body["numbers"] = {
+            each.name: getattr(facts, each.name) for each in fields(facts) if each.compare
+        }
         return body

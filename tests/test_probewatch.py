@@ -25,7 +25,7 @@ from fakerpc import FakeRpc
 
 from azwatch.cli import main
 from azwatch.config import Config
-from azwatch.probewatch import ProbeWatcher
+from azwatch.probewatch import UNHEEDED_PERIODS, ProbeWatcher
 
 #: Scaled: polls every 0.2 s, a 1 s cooldown, severe lag past 50 blocks, probe period 0.6 s.
 #: Stall and falling behind wait longer than any test runs.
@@ -136,6 +136,7 @@ async def test_verdict_flips_to_503_on_severe_lag_and_back_after_the_restart(
         assert numbers["lag"] > 50
         assert numbers["best"] == chain.node.best
         assert numbers["head"] > numbers["best"]
+        assert all(not isinstance(value, dict | list) for value in numbers.values())
         assert "BLOCK_LAG_100=50" in body["text"]
         status, text = await get(livez, Accept="text/plain")
         assert status == 503
@@ -191,6 +192,27 @@ async def test_a_lost_poll_is_not_a_restart() -> None:
         await anyio.sleep(1.0)
         assert watcher.tracker.runs == 1
         assert (await get(livez))[0] == 503
+
+
+async def test_a_503_nobody_acts_on_is_said_once(caplog: pytest.LogCaptureFixture) -> None:
+    """UNHEEDED_PERIODS probe periods of 503 and the node answering all along: the probe is
+    not wired to /livez, and azwatch says so once."""
+    caplog.set_level(logging.INFO, logger="azwatch")
+    async with probing(probe_period=0.05) as (watcher, chain, _livez):
+        chain.stalled = True
+        await eventually(lambda: not watcher.verdict.alive, within=15)
+        since = time.monotonic()
+
+        def unheeded() -> list[str]:
+            return [r.getMessage() for r in caplog.records if "has not restarted" in r.getMessage()]
+
+        (said,) = await eventually(unheeded, within=5)
+        assert time.monotonic() - since >= UNHEEDED_PERIODS * 0.05 - 0.2
+        assert "/livez has answered 503 for" in said
+        assert "PROBE_PERIOD=0.05s" in said
+        await anyio.sleep(0.5)
+        assert len(unheeded()) == 1
+        assert not watcher.verdict.alive
 
 
 async def test_dry_run_decides_and_keeps_serving_200(caplog: pytest.LogCaptureFixture) -> None:
