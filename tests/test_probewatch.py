@@ -25,6 +25,7 @@ from fakerpc import FakeRpc
 
 from azwatch.cli import main
 from azwatch.config import Config
+from azwatch.policy import effective_cooldown
 from azwatch.probewatch import UNHEEDED_PERIODS, ProbeWatcher
 
 #: Scaled: polls every 0.2 s, a 1 s cooldown, severe lag past 50 blocks, probe period 0.6 s.
@@ -158,6 +159,11 @@ async def test_verdict_flips_to_503_on_severe_lag_and_back_after_the_restart(
         # The new run gets its cooldown, then the rules judge it healthy: still 200.
         await anyio.sleep(2.0)
         assert (await get(livez))[0] == 200
+        # The kubelet's back-off replaces azwatch's: the restart did not double the cooldown.
+        state = watcher.supervisor.books["aleph-node"].state
+        assert state.unhelped_restarts == 1
+        assert watcher.config.backoff_factor == 1
+        assert effective_cooldown(state, watcher.config) == BASE["cooldown"]
     messages = [record.getMessage() for record in caplog.records]
     assert sum("probe mode (RESTART_VIA=kubelet)" in m for m in messages) == 1
     assert any("restarting: severe_lag" in m for m in messages)
