@@ -33,11 +33,12 @@ import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from azwatch.config import Config
+from azwatch.control import ControlAccess
 from azwatch.effects import Effect, LogRecord, Reported, RestartContainer, SendNotice
 from azwatch.events import LogUnreadable, NodeSample, RestartFinished, RunStarted
 from azwatch.follower import loop_time
 from azwatch.head import HeadError, HeadPoller, PollResult, genesis_short, rpc_call
-from azwatch.http import LIVEZ_PATH, serve
+from azwatch.http import LIVEZ_PATH, Control, serve
 from azwatch.nodepoll import NodeFailure, NodePoller
 from azwatch.notify import Notifier
 from azwatch.probe import NewRun, RunTracker, Verdict
@@ -49,10 +50,19 @@ from azwatch.supervisor import (
     HeadPolled,
     Message,
     NodePolled,
+    Pause,
     RestartDone,
+    Resume,
     Supervisor,
 )
-from azwatch.watcher import QUEUE_SIZE, decide_forever, head_view, write_log
+from azwatch.watcher import (
+    QUEUE_SIZE,
+    ControlRequest,
+    decide_forever,
+    head_view,
+    submit_control,
+    write_log,
+)
 
 logger = logging.getLogger("azwatch.probewatch")
 
@@ -93,7 +103,7 @@ class ProbeWatcher:
         #: (host, port) of the HTTP endpoint once it listens.
         self.http_address: tuple[str, int] | None = None
         self._last_poll: PollResult | None = None
-        self._send: MemoryObjectSendStream[Message | _NodePolled] | None = None
+        self._send: MemoryObjectSendStream[Message | _NodePolled | ControlRequest] | None = None
         self._session: aiohttp.ClientSession | None = None
         #: The chain the node serves (its genesis, short), once it told. Kept across runs: a
         #: pod whose node changes chain is a new pod, with a new sidecar.
@@ -114,7 +124,7 @@ class ProbeWatcher:
     async def run(self) -> None:
         """Decide and serve until cancelled."""
         config = self.config
-        send, receive = anyio.create_memory_object_stream[Message | _NodePolled](
+        send, receive = anyio.create_memory_object_stream[Message | _NodePolled | ControlRequest](
             max_buffer_size=QUEUE_SIZE
         )
         async with contextlib.AsyncExitStack() as stack:
@@ -152,12 +162,13 @@ class ProbeWatcher:
                 if self.notifier.enabled:
                     group.start_soon(self.notifier.run, name="azwatch.notify")
                 assert config.http_port is not None  # required in kubelet mode
+                access = ControlAccess(config.http_host, config.control_token)
                 self.http_address = await group.start(
                     serve,
                     self.snapshot,
                     config.http_host,
                     config.http_port,
-                    None,
+                    Control(self._submit, self.clock, access),
                     self.livez,
                     name="azwatch.http",
                 )
@@ -208,7 +219,7 @@ class ProbeWatcher:
     # --- the decision task ----------------------------------------------------------------
 
     async def _decide_forever(
-        self, receive: MemoryObjectReceiveStream[Message | _NodePolled]
+        self, receive: MemoryObjectReceiveStream[Message | _NodePolled | ControlRequest]
     ) -> None:
         def ticked(effects: list[Effect]) -> None:
             now = self.clock()
@@ -224,8 +235,16 @@ class ProbeWatcher:
             check_interval=self.config.check_interval,
         )
 
-    def _take(self, message: Message | _NodePolled) -> None:
+    async def _submit(self, message: Pause | Resume) -> None:
+        assert self._send is not None
+        await submit_control(self._send, message)
+
+    def _take(self, message: Message | _NodePolled | ControlRequest) -> None:
         now = self.clock()
+        if isinstance(message, ControlRequest):
+            self._carry_out(self.supervisor.handle(message.message, now), now)
+            message.applied.set()
+            return
         if not isinstance(message, _NodePolled):
             self._carry_out(self.supervisor.handle(message, now), now)
             return

@@ -24,7 +24,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import aiodocker
 import aiohttp
@@ -80,7 +80,7 @@ class _Forget:
 
 
 @dataclass(frozen=True, slots=True)
-class _Control:
+class ControlRequest:
     """The operator's *message* from the HTTP control endpoint; *applied* is set once the
     decision task has handed it to the supervisor."""
 
@@ -121,7 +121,7 @@ class Watcher:
         self._last_poll: PollResult | None = None
         self._docker: aiodocker.Docker | None = None
         self._group: anyio.abc.TaskGroup | None = None
-        self._send: MemoryObjectSendStream[Message | _Forget | _Control] | None = None
+        self._send: MemoryObjectSendStream[Message | _Forget | ControlRequest] | None = None
 
     def snapshot(self) -> Snapshot:
         """What the watcher sees now, as frozen values (``/status``, ``/metrics``)."""
@@ -136,7 +136,7 @@ class Watcher:
     async def run(self) -> None:
         """Watch until cancelled."""
         config = self.config
-        send, receive = anyio.create_memory_object_stream[Message | _Forget | _Control](
+        send, receive = anyio.create_memory_object_stream[Message | _Forget | ControlRequest](
             max_buffer_size=QUEUE_SIZE
         )
         async with contextlib.AsyncExitStack() as stack:
@@ -239,12 +239,8 @@ class Watcher:
         await poller.run(polled, interval=self.config.rpc_poll_interval)
 
     async def _submit(self, message: Pause | Resume) -> None:
-        """Hand the operator's *message* to the decision task; return once it is applied."""
         assert self._send is not None
-        applied = anyio.Event()
-        with anyio.fail_after(CONTROL_DEADLINE):
-            await self._send.send(_Control(message, applied))
-            await applied.wait()
+        await submit_control(self._send, message)
 
     def _wake_all(self) -> None:
         for follower in self.followers.values():
@@ -309,7 +305,9 @@ class Watcher:
     # --- the decision task ----------------------------------------------------------------
 
     async def _decide_forever(
-        self, receive: MemoryObjectReceiveStream[Message | _Forget | _Control], restarter: Restarter
+        self,
+        receive: MemoryObjectReceiveStream[Message | _Forget | ControlRequest],
+        restarter: Restarter,
     ) -> None:
         await decide_forever(
             self.supervisor,
@@ -320,8 +318,8 @@ class Watcher:
             check_interval=self.config.check_interval,
         )
 
-    def _take(self, message: Message | _Forget | _Control, restarter: Restarter) -> None:
-        if isinstance(message, _Control):
+    def _take(self, message: Message | _Forget | ControlRequest, restarter: Restarter) -> None:
+        if isinstance(message, ControlRequest):
             self._carry_out(self.supervisor.handle(message.message, self.clock()), restarter)
             message.applied.set()
             return
@@ -385,6 +383,14 @@ async def decide_forever(
                 break
         carry_out(supervisor.tick(clock()))
         await anyio.lowlevel.checkpoint()  # decide, then let the sources run
+
+
+async def submit_control(send: MemoryObjectSendStream[Any], message: Pause | Resume) -> None:
+    """Hand the operator's *message* to the decision task; return once it is applied."""
+    applied = anyio.Event()
+    with anyio.fail_after(CONTROL_DEADLINE):
+        await send.send(ControlRequest(message, applied))
+        await applied.wait()
 
 
 def write_log(to: logging.Logger, record: LogRecord) -> None:

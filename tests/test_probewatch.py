@@ -107,6 +107,13 @@ async def probing(**overrides: Any) -> AsyncIterator[tuple[ProbeWatcher, Chain, 
         group.cancel_scope.cancel()
 
 
+async def post(url: str, body: dict[str, Any]) -> tuple[int, Any]:
+    async with aiohttp.ClientSession() as session:
+        with anyio.fail_after(5):
+            async with session.post(url, json=body) as resp:
+                return resp.status, await resp.json()
+
+
 async def get(url: str, **headers: str) -> tuple[int, Any]:
     async with aiohttp.ClientSession() as session:
         with anyio.fail_after(5):
@@ -219,6 +226,26 @@ async def test_a_503_nobody_acts_on_is_said_once(caplog: pytest.LogCaptureFixtur
         await anyio.sleep(0.5)
         assert len(unheeded()) == 1
         assert not watcher.verdict.alive
+
+
+async def test_a_pause_keeps_200_until_resumed(caplog: pytest.LogCaptureFixture) -> None:
+    """The operator's pause (POST /control/pause, open on loopback) holds the verdict at 200
+    while the rules would restart; after resume the verdict turns 503."""
+    caplog.set_level(logging.INFO, logger="azwatch")
+    async with probing() as (watcher, chain, livez):
+        control = livez.replace("/livez", "/control")
+        status, _ = await post(f"{control}/pause", {"container": "aleph-node", "for": "1h"})
+        assert status == 200
+        chain.stalled = True
+        await eventually(
+            lambda: any("paused: would restart" in r.getMessage() for r in caplog.records),
+            within=15,
+        )
+        assert (await get(livez))[0] == 200
+        status, _ = await post(f"{control}/resume", {"container": "aleph-node"})
+        assert status == 200
+        await eventually(lambda: not watcher.verdict.alive, within=5)
+        assert (await get(livez))[0] == 503
 
 
 async def test_dry_run_decides_and_keeps_serving_200(caplog: pytest.LogCaptureFixture) -> None:
