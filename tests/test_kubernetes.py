@@ -59,10 +59,12 @@ def test_the_sidecar_is_azwatch_in_probe_mode(pod: dict[str, Any]) -> None:
     assert rpc_ports == {node_rpc.port}
     node_env = documents()["ConfigMap"]["data"]
     assert int(node_env["RPC_PORT"]) == node_rpc.port
-    # Its own health is /healthz, on its own port: a stuck azwatch is restarted alone.
-    own = azwatch["livenessProbe"]["httpGet"]
-    assert own["path"] == "/healthz"
-    assert _port_number(azwatch, own["port"]) == config.http_port
+    # Its own health is /healthz, on its own port: the node starts once azwatch answers, and
+    # a stuck azwatch is restarted alone.
+    for kind in ("startupProbe", "livenessProbe"):
+        own = azwatch[kind]["httpGet"]
+        assert own["path"] == "/healthz"
+        assert _port_number(azwatch, own["port"]) == config.http_port
 
 
 def test_the_node_probe_gets_the_verdict(pod: dict[str, Any]) -> None:
