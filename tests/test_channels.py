@@ -6,9 +6,11 @@ decision (and the channel each signal came from) is what the case asserts.
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 
 import pytest
+from prometheus_client import generate_latest
 
 from azwatch.channels import Channel
 from azwatch.config import Config
@@ -24,7 +26,9 @@ from azwatch.events import (
     RunStarted,
     SyncStatus,
 )
+from azwatch.metrics import registry_for
 from azwatch.policy import FINALITY_POLL_EVERY, Hold, HoldReason, Restart, Rule, decide
+from azwatch.snapshot import HeadView, document, take
 from azwatch.state import NodeState, Run, apply, signals_of
 from azwatch.supervisor import ContainerEvents, HeadPolled, NodePolled, Supervisor
 
@@ -401,3 +405,40 @@ def test_a_node_channel_failure_is_kept_and_the_next_sample_clears_it() -> None:
     assert supervisor.books["n"].state.run.node_error == "timeout: no answer within 5s"
     supervisor.handle(NodePolled("n", NodeSample(best=1)), 2.0)
     assert supervisor.books["n"].state.run.node_error is None
+
+
+# --- /status and /metrics show the channels ---------------------------------------------------
+
+
+def test_status_shows_each_signal_with_its_channel_and_age() -> None:
+    config = replace(CONFIG, node_rpc_url="http://127.0.0.1:9944/?apikey=secret")
+    supervisor = Supervisor(config)
+    supervisor.watch("n", 0.0)
+    supervisor.handle(ContainerEvents("n", (RunStarted("a", 0.0), LogCaughtUp())), 0.0)
+    supervisor.handle(ContainerEvents("n", (SyncStatus(990, 980, 990),)), 1.0)
+    supervisor.handle(NodePolled("n", NodeSample(best=1000, finalized=985, peers=9)), 4.0)
+    supervisor.tick(4.0)
+    errors = {"n": (("rpc", "timeout", 3),)}
+    snapshot = take(
+        supervisor, now=5.0, wall=1e9, logs={}, head=HeadView(None, None), node_errors=errors
+    )
+    view = document(snapshot)["containers"]["n"]
+    assert view["signals"]["best"] == {"value": 1000, "channel": "node", "age": 1.0}
+    assert view["signals"]["finalized"] == {"value": 985, "channel": "node", "age": 1.0}
+    assert view["signals"]["producing"] == {"value": False, "channel": "log", "age": 4.0}
+    assert view["signals"]["ready"] == {"value": None, "channel": None, "age": None}
+    assert view["run"]["best"] == 1000
+    assert view["node_channel"] == {
+        "rpc": True,
+        "metrics": False,
+        "last_sample_age": 1.0,
+        "error": None,
+        "log_less": False,
+        "errors": [{"interface": "rpc", "kind": "timeout", "count": 3}],
+    }
+    assert "secret" not in json.dumps(view)
+    scraped = generate_latest(registry_for(lambda: snapshot)).decode()
+    assert (
+        'azwatch_node_channel_errors_total{container="n",interface="rpc",kind="timeout"} 3.0'
+        in scraped
+    )
