@@ -11,6 +11,8 @@ from dataclasses import replace
 
 import pytest
 from prometheus_client import generate_latest
+from test_policy import hold_reason as reason
+from test_policy import restart_rule as rule
 
 from azwatch.channels import Channel
 from azwatch.config import Config
@@ -27,7 +29,7 @@ from azwatch.events import (
     SyncStatus,
 )
 from azwatch.metrics import registry_for
-from azwatch.policy import FINALITY_POLL_EVERY, Hold, HoldReason, Restart, Rule, decide
+from azwatch.policy import FINALITY_POLL_EVERY, Hold, HoldReason, Rule, decide
 from azwatch.snapshot import HeadView, document, take
 from azwatch.state import NodeState, Run, apply, signals_of
 from azwatch.supervisor import ContainerEvents, HeadPolled, NodePolled, Supervisor
@@ -67,16 +69,6 @@ def run_at(
 
 def at(run: Run, *, head: int = HEAD, head_age: float = 1.0, **fields: object) -> NodeState:
     return NodeState(run=run, head=head, head_at=T - head_age, **fields)  # type: ignore[arg-type]
-
-
-def reason(decision: Restart | Hold) -> HoldReason:
-    assert isinstance(decision, Hold), decision
-    return decision.reason
-
-
-def rule(decision: Restart | Hold) -> Rule:
-    assert isinstance(decision, Restart), decision
-    return decision.rule
 
 
 # --- which channel gives each signal ---------------------------------------------------------

@@ -34,12 +34,6 @@ TIMEOUT = 1.0
 
 
 @pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as client:
-        yield client
-
-
-@pytest.fixture
 async def server() -> AsyncIterator[FakeRpc]:
     async with FakeRpc(head=HEAD) as fake:
         yield fake

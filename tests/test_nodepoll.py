@@ -21,12 +21,6 @@ TIMEOUT = 1.0
 
 
 @pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as client:
-        yield client
-
-
-@pytest.fixture
 async def node() -> AsyncIterator[FakeNodeRpc]:
     async with FakeNodeRpc(best=BEST, finalized=BEST - 2, peers=26) as fake:
         yield fake
