@@ -70,6 +70,8 @@ async def test_log_less_node_in_sync_is_judged_healthy_from_its_rpc(
                 assert signals["producing"].channel is None  # only the log tells it
                 assert view.node is not None
                 assert view.node.log_less
+                # The unreadable log is no watcher problem while the node channel carries it.
+                assert watcher.snapshot().problems == ()
                 assert watcher.supervisor.books[node.name].state.restarts == 0
             group.cancel_scope.cancel()
     said = [r.getMessage() for r in caplog.records if "log-less mode" in r.getMessage()]
