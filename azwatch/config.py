@@ -357,6 +357,19 @@ def setting(
     return field(default=default, repr=repr, metadata={_SETTING: declared})
 
 
+def node_url(variable: str, help: str) -> str:
+    """A per-container URL of one of the node's own interfaces: off unless set."""
+    return setting(
+        "",
+        variable,
+        Kind(_url_or_off, HTTP_URL_OR_EMPTY, _unless(_http_url_or_empty, HTTP_URL_OR_EMPTY)),
+        help,
+        per_container=True,
+        show=redact_url,
+        default_text="off",
+    )
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Config:
     """Everything azwatch needs to know. Times are in seconds, lags and rises in blocks.
@@ -485,23 +498,12 @@ class Config:
     rpc_timeout: float = setting(
         5.0, "RPC_TIMEOUT", number(SECONDS, above=0), "per-request deadline (seconds)"
     )
-    node_rpc_url: str = setting(
-        "",
-        "NODE_RPC_URL",
-        Kind(_url_or_off, HTTP_URL_OR_EMPTY, _unless(_http_url_or_empty, HTTP_URL_OR_EMPTY)),
-        "the watched node's own JSON-RPC, a second channel beside its log",
-        per_container=True,
-        show=redact_url,
-        default_text="off",
+    node_rpc_url: str = node_url(
+        "NODE_RPC_URL", "the watched node's own JSON-RPC, a second channel beside its log"
     )
-    node_metrics_url: str = setting(
-        "",
+    node_metrics_url: str = node_url(
         "NODE_METRICS_URL",
-        Kind(_url_or_off, HTTP_URL_OR_EMPTY, _unless(_http_url_or_empty, HTTP_URL_OR_EMPTY)),
         "the watched node's Prometheus page, e.g. http://127.0.0.1:9615/metrics",
-        per_container=True,
-        show=redact_url,
-        default_text="off",
     )
     finality_timeout: float = setting(
         900.0,

@@ -22,8 +22,8 @@ import collections
 import itertools
 import logging
 import math
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, replace
 
 import aiohttp
 import anyio
@@ -31,7 +31,14 @@ import anyio.abc
 from prometheus_client.parser import text_string_to_metric_families
 
 from azwatch.events import NodeSample, NodeUnavailable
-from azwatch.head import FailureKind, HeadError, header_number, rpc_call
+from azwatch.head import (
+    FailureKind,
+    HeadError,
+    fetch_finalized,
+    genesis_short,
+    header_number,
+    rpc_call,
+)
 from azwatch.redaction import endpoint_label
 
 __all__ = [
@@ -78,7 +85,7 @@ class _RpcAnswers:
     """The raw results of one poll's calls, filled in by concurrent tasks (working state)."""
 
     best: int | None = None
-    finalized_hash: object = None
+    finalized: int | None = None
     health: object = None
     ready: bool | None = None
     #: ``alephNode_ready`` answered "method not found".
@@ -90,11 +97,12 @@ async def fetch_node(
     url: str,
     *,
     timeout: float,  # noqa: ASYNC109 - one budget for the whole poll, applied inside
-    request_ids: itertools.count[int] | None = None,
+    request_ids: Iterator[int] | None = None,
 ) -> tuple[NodeSample, bool]:
     """One RPC poll of the node at *url*: its sample, and whether ``alephNode_ready`` is missing.
 
-    The whole poll (two rounds of calls) stays within *timeout* seconds. Raises
+    The whole poll stays within *timeout* seconds: the questions are asked at once, and the
+    finalized block's two calls one after the other. Raises
     :class:`~azwatch.head.HeadError` for the first required call that failed, classified as
     the reference poller classifies it; cancellation propagates untouched.
     """
@@ -115,8 +123,10 @@ async def fetch_node(
     async def best() -> None:
         answers.best = header_number(await call("chain_getHeader"))
 
-    async def finalized_hash() -> None:
-        answers.finalized_hash = await call("chain_getFinalizedHead")
+    async def finalized() -> None:
+        answers.finalized = await fetch_finalized(
+            session, url, timeout=remaining(), request_ids=ids
+        )
 
     async def health() -> None:
         answers.health = await call("system_health")
@@ -139,32 +149,22 @@ async def fetch_node(
         except HeadError as exc:
             errors.append(exc)
 
-    # The four independent questions at once, so a slow node costs one round trip, not four.
+    # The independent questions at once, so a slow node costs two round trips, not five.
     with anyio.fail_after(timeout + 1.0):  # rpc_call bounds each call; this bounds the poll
         async with anyio.create_task_group() as tg:
-            for step in (best, finalized_hash, health, ready):
+            for step in (best, finalized, health, ready):
                 tg.start_soon(guarded, step)
-        if errors:
-            raise errors[0]
-        finalized = await _finalized_number(call, answers.finalized_hash)
+    if errors:
+        raise errors[0]
     peers, syncing = _health_fields(answers.health)
     sample = NodeSample(
-        best=answers.best, finalized=finalized, peers=peers, syncing=syncing, ready=answers.ready
+        best=answers.best,
+        finalized=answers.finalized,
+        peers=peers,
+        syncing=syncing,
+        ready=answers.ready,
     )
     return sample, answers.ready_missing
-
-
-async def _finalized_number(
-    call: Callable[[str, list[object] | None], Awaitable[object]], finalized_hash: object
-) -> int:
-    """The number of the block whose hash ``chain_getFinalizedHead`` answered."""
-    if not isinstance(finalized_hash, str) or not finalized_hash.startswith("0x"):
-        raise HeadError(FailureKind.BAD_RESULT, "chain_getFinalizedHead did not answer a hash")
-    header = await call("chain_getHeader", [finalized_hash])
-    if header is None:
-        # The node answered a hash it does not know: a pruned or reorganised moment, not a value.
-        raise HeadError(FailureKind.BAD_RESULT, "no header for the finalized hash")
-    return header_number(header)
 
 
 def _health_fields(health: object) -> tuple[int, bool]:
@@ -293,6 +293,9 @@ class NodePoller:
         self._ids = itertools.count(1)
         self._failing: dict[str, int] = {}
         self._ready_missing_logged = False
+        #: The node's chain, asked once it answers (and again after it failed: it may have
+        #: been started on another chain meanwhile).
+        self._genesis: str | None = None
         #: Failed polls per (interface, failure kind), for a Prometheus counter.
         self.errors: collections.Counter[tuple[str, str]] = collections.Counter()
 
@@ -344,7 +347,28 @@ class NodePoller:
                 "stays unknown",
                 self.label,
             )
-        outcomes["rpc"] = sample
+        if self._genesis is None or self._failing.get("rpc", 0):
+            await self._ask_genesis()
+        outcomes["rpc"] = replace(sample, genesis=self._genesis)
+
+    async def _ask_genesis(self) -> None:
+        """Learn the node's chain: ``chain_getBlockHash(0)``; unknown if it does not tell."""
+        try:
+            result = await rpc_call(
+                self._session,
+                self._rpc_url,
+                "chain_getBlockHash",
+                [0],
+                timeout=self._timeout,
+                request_id=next(self._ids),
+            )
+        except HeadError:
+            result = None
+        self._genesis = (
+            genesis_short(result)
+            if isinstance(result, str) and len(result) == 66 and result.startswith("0x")
+            else None
+        )
 
     async def _poll_metrics(self, outcomes: dict[str, NodeSample | NodeFailure]) -> None:
         try:

@@ -355,7 +355,8 @@ def health_problems(
     An unhealthy *node* is not an unhealthy watcher: a stalled node watched by a working
     azwatch is healthy here; the problems are a log stream that brings nothing from a
     running container, a Docker Engine that cannot be reached (or whose event stream does
-    not open), a poller or a decision task that stopped.
+    not open), a poller or a decision task that stopped. A log that cannot be read or
+    stays silent is no problem while decisions run on the node channel (log-less mode).
     """
     problems: list[str] = []
     if last_evaluation_age is None or last_evaluation_age > 2 * config.check_interval + 5:
@@ -366,6 +367,8 @@ def health_problems(
     if events_problem is not None:
         problems.append(f"Docker events: {events_problem}")
     for view in containers:
+        if view.node is not None and view.node.log_less:
+            continue  # deciding from the node channel: a log that brings nothing is no outage
         problem = _follow_problem(view, config.log_silence_timeout)
         if problem is not None:
             problems.append(f"{view.name}: {problem}")

@@ -527,11 +527,16 @@ def node_is_fresh(run: Run, now: float, config: Config) -> bool:
 def signals_of(run: Run, now: float, config: Config) -> Signals:
     """The run's signals at *now*, each from the freshest channel that gives it.
 
-    The log's count once it is live (its tail read) and fresh; the node channel's while its
-    latest sample is fresh. See :mod:`azwatch.channels` for how they combine.
+    The log's count once it is live (its tail read), readable and fresh; the node channel's
+    while its latest sample is fresh. See :mod:`azwatch.channels` for how they combine.
     """
     log_at = run.log_seen_at
-    log = log_at is not None and run.log_live and log_is_fresh(run, now, config)
+    log = (
+        log_at is not None
+        and run.log_live
+        and run.log_unreadable is None
+        and log_is_fresh(run, now, config)
+    )
     node_at = run.node_seen_at
     node = run.node if node_at is not None and node_is_fresh(run, now, config) else NodeSample()
 

@@ -807,10 +807,13 @@ class Supervisor:
             book.chart = Chart(self.config.rpc_poll_interval)
         state, run = book.state, book.state.run
         sampled = isinstance(event, HeadSample)
-        # The tail read on attaching is history: its best is not the present one.
-        best = run.best if run.log_live else None
-        lag = state.lag if sampled and run.log_live else None
-        book.chart.add(ChartPoint(now, best, state.head if sampled else None, lag))
+        # The tail read on attaching is history: its best is not the present one; a fresh
+        # node channel's is (log-less mode).
+        fresh = signals_of(run, now, book.config).best
+        best = fresh.value if fresh is not None else run.best if run.log_live else None
+        head = state.head if sampled else None
+        lag = None if head is None or best is None else head - best
+        book.chart.add(ChartPoint(now, best, head, lag))
 
     # --- output -------------------------------------------------------------------------
 

@@ -45,19 +45,23 @@ from azwatch.containers import (
 from azwatch.control import ControlAccess
 from azwatch.dockerevents import ContainerEvent, EventStream
 from azwatch.effects import Effect, LogRecord, Reported, RestartContainer, SendNotice
-from azwatch.events import ContainerStatus, Event
+from azwatch.events import ContainerStatus, Event, NodeSample
 from azwatch.follower import FollowStatus, LogFollower, loop_time
 from azwatch.head import HeadPoller, PollResult
 from azwatch.http import Control, serve
+from azwatch.nodepoll import NodePoller
 from azwatch.notify import Notifier
+from azwatch.policy import FINALITY_POLL_EVERY
 from azwatch.redaction import redact_url
 from azwatch.restarter import DockerRestarter, DryRunRestarter, Restarter
 from azwatch.snapshot import EndpointProblem, HeadView, LogView, Snapshot, age, take
 from azwatch.supervisor import (
     ContainerEvents,
+    FinalityPolled,
     HeadPolled,
     LabelsSeen,
     Message,
+    NodePolled,
     Pause,
     RestartDone,
     Resume,
@@ -120,6 +124,10 @@ class Watcher:
         self._scopes: dict[str, anyio.CancelScope] = {}
         self._last_poll: PollResult | None = None
         self._docker: aiodocker.Docker | None = None
+        self._session: aiohttp.ClientSession | None = None
+        #: Each container's node-channel poller, while it has one (for the snapshot).
+        self.node_pollers: dict[str, NodePoller] = {}
+        self._node_urls: dict[str, tuple[str, str]] = {}
         self._group: anyio.abc.TaskGroup | None = None
         self._send: MemoryObjectSendStream[Message | _Forget | ControlRequest] | None = None
 
@@ -129,8 +137,21 @@ class Watcher:
         head = head_view(self.supervisor, self._last_poll, self.poller, now)
         logs = {name: _log_view(follower.status, now) for name, follower in self.followers.items()}
         events = None if self.events is None else self.events.problem
+        node_errors = {
+            name: tuple(
+                (interface, kind, count)
+                for (interface, kind), count in sorted(poller.errors.items())
+            )
+            for name, poller in self.node_pollers.items()
+        }
         return take(
-            self.supervisor, now=now, wall=time.time(), logs=logs, head=head, events_problem=events
+            self.supervisor,
+            now=now,
+            wall=time.time(),
+            logs=logs,
+            head=head,
+            events_problem=events,
+            node_errors=node_errors,
         )
 
     async def run(self) -> None:
@@ -145,9 +166,14 @@ class Watcher:
             docker = open_docker(config)
             stack.push_async_callback(_close_docker, docker)
             session = await stack.enter_async_context(aiohttp.ClientSession())
-            self._docker, self._send = docker, send
+            self._docker, self._send, self._session = docker, send, session
             restarter = self._restarter or DockerRestarter(docker)
-            self.poller = HeadPoller(session, config.rpc_urls, timeout=config.rpc_timeout)
+            self.poller = HeadPoller(
+                session,
+                config.rpc_urls,
+                timeout=config.rpc_timeout,
+                finality_every=FINALITY_POLL_EVERY,
+            )
             self.events = EventStream(docker, self._on_docker_event, on_reconnect=self._wake_all)
             logger.info(
                 "azwatch watching %s; reference %s; %s",
@@ -204,18 +230,24 @@ class Watcher:
         self._group.start_soon(self._follow, name, follower, scope, name=f"azwatch.follow.{name}")
 
     async def _follow(self, name: str, follower: LogFollower, scope: anyio.CancelScope) -> None:
-        """Run one follower; a bug in it never stops the other containers."""
+        """Follow one container's log and poll its node channel, until it is forgotten."""
         with scope:
-            while True:
-                try:
-                    await follower.run()
-                except Exception:
-                    logger.exception(
-                        "%s: log follower crashed; restarting it",
-                        name,
-                        extra={"container": name, "event": "follower_crash"},
-                    )
-                    await anyio.sleep(5)
+            async with anyio.create_task_group() as group:
+                group.start_soon(self._poll_node_forever, name, name=f"azwatch.node.{name}")
+                await self._run_follower(name, follower)
+
+    async def _run_follower(self, name: str, follower: LogFollower) -> None:
+        """Run one follower; a bug in it never stops the other containers."""
+        while True:
+            try:
+                await follower.run()
+            except Exception:
+                logger.exception(
+                    "%s: log follower crashed; restarting it",
+                    name,
+                    extra={"container": name, "event": "follower_crash"},
+                )
+                await anyio.sleep(5)
 
     async def _emit(self, name: str, events: Sequence[Event]) -> None:
         assert self._send is not None
@@ -235,8 +267,59 @@ class Watcher:
             assert self._send is not None
             self._last_poll = result
             await self._send.send(HeadPolled(result.event()))
+            finality = result.finality_event()
+            if finality is not None:
+                await self._send.send(FinalityPolled(finality))
 
         await poller.run(polled, interval=self.config.rpc_poll_interval)
+
+    async def _poll_node_forever(self, name: str) -> None:
+        """Poll container *name*'s node channel every ``RPC_POLL_INTERVAL``, while one is set.
+
+        The URLs are the container's settings (a label may set them), read each round, so a
+        label seen later starts the channel and a changed one moves it.
+        """
+        assert self._session is not None
+        assert self._send is not None
+        poller: NodePoller | None = None
+        interval = self.config.rpc_poll_interval
+        next_round = anyio.current_time()
+        while True:
+            book = self.supervisor.books.get(name)
+            config = self.config if book is None else book.config
+            urls = (config.node_rpc_url, config.node_metrics_url)
+            if not any(urls):
+                poller = None
+                self.node_pollers.pop(name, None)
+            else:
+                if poller is None or self._node_urls.get(name) != urls:
+                    poller = NodePoller(
+                        self._session,
+                        rpc_url=urls[0],
+                        metrics_url=urls[1],
+                        timeout=config.rpc_timeout,
+                    )
+                    self._node_urls[name] = urls
+                    self.node_pollers[name] = poller
+                    logger.info(
+                        "%s: node channel %s",
+                        name,
+                        ", ".join(redact_url(url) for url in urls if url),
+                        extra={"container": name, "event": "node_channel"},
+                    )
+                try:
+                    outcome = await poller.poll()
+                except Exception:  # a bug in the channel never stops the watcher
+                    logger.exception(
+                        "%s: node channel poll crashed",
+                        name,
+                        extra={"container": name, "event": "node_channel_crash"},
+                    )
+                else:
+                    event = outcome if isinstance(outcome, NodeSample) else outcome.event()
+                    await self._send.send(NodePolled(name, event))
+            next_round = max(next_round + interval, anyio.current_time())
+            await anyio.sleep_until(next_round)
 
     async def _submit(self, message: Pause | Resume) -> None:
         assert self._send is not None
@@ -328,6 +411,8 @@ class Watcher:
             if scope is not None:
                 scope.cancel()
             self.followers.pop(message.name, None)
+            self.node_pollers.pop(message.name, None)
+            self._node_urls.pop(message.name, None)
             self._carry_out(self.supervisor.forget(message.name), restarter)
             return
         self._carry_out(self.supervisor.handle(message, self.clock()), restarter)

@@ -19,19 +19,22 @@ from __future__ import annotations
 
 import hashlib
 import json
-from types import TracebackType
-from typing import Any, Final, Literal, Self, get_args
+from typing import Any, Final, Literal, get_args
 
-import anyio
 from aiohttp import web
-from fakerpc import MAINNET_GENESIS, header_json
-from loopback import start_on_loopback, stop
+from fakerpc import (
+    HANG_SECONDS,
+    MAINNET_GENESIS,
+    broken_answer,
+    header_json,
+    rpc_answer,
+    rpc_error,
+)
+from loopback import LoopbackServer
 
+#: The failures of the reference's fake (:func:`fakerpc.broken_answer`), and two of JSON-RPC.
 Mode = Literal["ok", "hang", "close", "http_500", "html", "bad_json", "rpc_error", "wrong_id"]
 MODES: Final[tuple[str, ...]] = get_args(Mode)
-
-#: Longer than any client timeout a test uses; a hanging handler is released at shutdown.
-HANG_SECONDS: Final = 30.0
 
 _JSON = "application/json"
 
@@ -41,7 +44,7 @@ def block_hash(number: int) -> str:
     return "0x" + hashlib.sha256(f"block:{number}".encode()).hexdigest()
 
 
-class FakeNodeRpc:
+class FakeNodeRpc(LoopbackServer):
     """One fake node; ``async with FakeNodeRpc() as node`` starts and stops it."""
 
     def __init__(
@@ -53,6 +56,7 @@ class FakeNodeRpc:
         syncing: bool = False,
         ready: bool | None = True,
     ) -> None:
+        super().__init__()
         self.best = best
         self.finalized = best - 2 if finalized is None else finalized
         self.peers = peers
@@ -68,43 +72,15 @@ class FakeNodeRpc:
         #: JSON-RPC methods asked, in order; HTTP requests of any kind.
         self.methods: list[str] = []
         self.requests = 0
-        self._runner: web.AppRunner | None = None
-        self._stopping: anyio.Event | None = None
-        self._url = ""
-
-    @property
-    def url(self) -> str:
-        """``http://127.0.0.1:<port>/``: the RPC."""
-        if not self._url:
-            raise RuntimeError("FakeNodeRpc is not running")
-        return self._url
 
     @property
     def metrics_url(self) -> str:
         """``http://127.0.0.1:<port>/metrics``: the Prometheus page (same server, for tests)."""
         return self.url + "metrics"
 
-    async def __aenter__(self) -> Self:
-        self._stopping = anyio.Event()
-        app = web.Application()
+    def routes(self, app: web.Application) -> None:
         app.router.add_get("/metrics", self._metrics)
         app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner, port = await start_on_loopback(app)
-        self._url = f"http://127.0.0.1:{port}/"
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if self._stopping is not None:
-            self._stopping.set()
-        runner, self._runner = self._runner, None
-        if runner is not None:
-            await stop(runner)
-        self._url = ""
 
     def metrics_page(self) -> str:
         """The node's metrics page as aleph-node r-15 renders the series azwatch reads."""
@@ -131,7 +107,7 @@ class FakeNodeRpc:
     async def _metrics(self, request: web.Request) -> web.StreamResponse:
         self.requests += 1
         if self.mode == "hang":
-            await self._hang()
+            await self.hang(HANG_SECONDS)
         text = self.metrics_text if self.metrics_text is not None else self.metrics_page()
         return web.Response(
             text=text,
@@ -141,48 +117,28 @@ class FakeNodeRpc:
             headers={"X-Prometheus-Format": "0.0.4"},
         )
 
-    async def _hang(self) -> None:
-        assert self._stopping is not None
-        with anyio.move_on_after(HANG_SECONDS):
-            await self._stopping.wait()
-
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         self.requests += 1
         raw = await request.read()
         try:
             body: object = json.loads(raw)
         except ValueError:
-            return _rpc(_error(None, -32700, "Parse error"))
+            return rpc_answer(rpc_error(None, -32700, "Parse error"))
         request_id = body.get("id") if isinstance(body, dict) else None
         mode = self.mode
-        if mode == "hang":
-            await self._hang()
-            return _rpc(_error(request_id, -32000, "shutting down"))
-        if mode == "close":
-            if request.transport is not None:
-                request.transport.close()
-            return web.Response(status=204)
-        if mode == "http_500":
-            return _rpc(_error(request_id, -32603, "Internal error"), status=500)
-        if mode == "html":
-            page = "<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>"
-            return web.Response(text=page, content_type="text/html")
-        if mode == "bad_json":
-            return web.Response(
-                text='{"jsonrpc":"2.0","result":{"parentHash":"0x2aab',
-                content_type=_JSON,
-                charset="utf-8",
-            )
+        failed = await broken_answer(self, mode, request, request_id)
+        if failed is not None:
+            return failed
         if not isinstance(body, dict) or not isinstance(body.get("method"), str):
-            return _rpc(_error(request_id, -32600, "Invalid request"))
+            return rpc_answer(rpc_error(request_id, -32600, "Invalid request"))
         method = body["method"]
         params = body.get("params") or []
         self.methods.append(method)
         if mode == "rpc_error" or method == self.fail_method:
-            return _rpc(_error(request_id, -32000, "oneshot canceled"))
+            return rpc_answer(rpc_error(request_id, -32000, "oneshot canceled"))
         if mode == "wrong_id":
             request_id = request_id + 1 if isinstance(request_id, int) else "wrong"
-        return _rpc({"jsonrpc": "2.0", **self._answer(method, params, request_id)})
+        return rpc_answer({"jsonrpc": "2.0", **self._answer(method, params, request_id)})
 
     def _answer(self, method: str, params: list[Any], request_id: object) -> dict[str, Any]:
         """``result`` or ``error``, then ``id``, in jsonrpsee's member order."""
@@ -200,7 +156,7 @@ class FakeNodeRpc:
             return {"result": health, "id": request_id}
         if method == "alephNode_ready" and self.ready is not None:
             return {"result": self.ready, "id": request_id}
-        return _error(request_id, -32601, "Method not found")
+        return rpc_error(request_id, -32601, "Method not found")
 
     def _number_of(self, wanted: object) -> int | None:
         """The block number of a hash the fake chain has handed out (best or finalized)."""
@@ -214,17 +170,3 @@ def _header(number: int) -> dict[str, Any]:
     header = header_json(number)
     header["parentHash"] = block_hash(number - 1)
     return header
-
-
-def _error(request_id: object, code: int, message: str) -> dict[str, Any]:
-    return {"jsonrpc": "2.0", "error": {"code": code, "message": message}, "id": request_id}
-
-
-def _rpc(payload: dict[str, Any], *, status: int = 200) -> web.Response:
-    """Compact JSON, ``application/json; charset=utf-8``, as jsonrpsee sends it."""
-    return web.Response(
-        text=json.dumps(payload, separators=(",", ":")),
-        status=status,
-        content_type=_JSON,
-        charset="utf-8",
-    )

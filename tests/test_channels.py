@@ -6,9 +6,13 @@ decision (and the channel each signal came from) is what the case asserts.
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 
 import pytest
+from prometheus_client import generate_latest
+from test_policy import hold_reason as reason
+from test_policy import restart_rule as rule
 
 from azwatch.channels import Channel
 from azwatch.config import Config
@@ -24,7 +28,9 @@ from azwatch.events import (
     RunStarted,
     SyncStatus,
 )
-from azwatch.policy import FINALITY_POLL_EVERY, Hold, HoldReason, Restart, Rule, decide
+from azwatch.metrics import registry_for
+from azwatch.policy import FINALITY_POLL_EVERY, Hold, HoldReason, Rule, decide
+from azwatch.snapshot import HeadView, LogView, document, take
 from azwatch.state import NodeState, Run, apply, signals_of
 from azwatch.supervisor import ContainerEvents, HeadPolled, NodePolled, Supervisor
 
@@ -63,16 +69,6 @@ def run_at(
 
 def at(run: Run, *, head: int = HEAD, head_age: float = 1.0, **fields: object) -> NodeState:
     return NodeState(run=run, head=head, head_at=T - head_age, **fields)  # type: ignore[arg-type]
-
-
-def reason(decision: Restart | Hold) -> HoldReason:
-    assert isinstance(decision, Hold), decision
-    return decision.reason
-
-
-def rule(decision: Restart | Hold) -> Rule:
-    assert isinstance(decision, Restart), decision
-    return decision.rule
 
 
 # --- which channel gives each signal ---------------------------------------------------------
@@ -373,24 +369,24 @@ def test_log_less_mode_is_said_once_and_its_end_too() -> None:
     def take(effects: list[Effect]) -> None:
         records.extend(e for e in effects if isinstance(e, LogRecord))
 
+    # The run's log is read to the present at 0 s, and then says nothing.
     take(supervisor.handle(ContainerEvents("n", (RunStarted("a", 0.0), LogCaughtUp())), 0.0))
-    take(supervisor.handle(ContainerEvents("n", (LogUnreadable("log driver none"),)), 0.0))
-    for second in range(0, 100, 10):
+    for second in range(0, 110, 10):
         now = float(second)
         take(supervisor.handle(NodePolled("n", NodeSample(best=1000 + second)), now))
         take(supervisor.handle(HeadPolled(HeadSample(1000 + second)), now))
         take(supervisor.tick(now))
     said = [r.message for r in records if r.event == "channel_node"]
     assert said == [
-        "n: log-less mode: the log gives nothing fresh (log driver none); deciding from the "
+        "n: log-less mode: the log gives nothing fresh (it is silent); deciding from the "
         "node channel (best, finalized, peers, major sync). Block production and session "
         "only the log tells: moderate lag holds while they are unknown"
     ]
     book = supervisor.books["n"]
     assert isinstance(book.decision, Hold)
     assert book.decision.reason is HoldReason.HEALTHY
-    take(supervisor.handle(ContainerEvents("n", (BlockImported(1100),)), 100.0))
-    take(supervisor.tick(100.0))
+    take(supervisor.handle(ContainerEvents("n", (BlockImported(1100),)), 110.0))
+    take(supervisor.tick(110.0))
     assert [r.event for r in records].count("channel_log") == 1
 
 
@@ -401,3 +397,61 @@ def test_a_node_channel_failure_is_kept_and_the_next_sample_clears_it() -> None:
     assert supervisor.books["n"].state.run.node_error == "timeout: no answer within 5s"
     supervisor.handle(NodePolled("n", NodeSample(best=1)), 2.0)
     assert supervisor.books["n"].state.run.node_error is None
+
+
+# --- /status and /metrics show the channels ---------------------------------------------------
+
+
+def test_status_shows_each_signal_with_its_channel_and_age() -> None:
+    config = replace(CONFIG, node_rpc_url="http://127.0.0.1:9944/?apikey=secret")
+    supervisor = Supervisor(config)
+    supervisor.watch("n", 0.0)
+    supervisor.handle(ContainerEvents("n", (RunStarted("a", 0.0), LogCaughtUp())), 0.0)
+    supervisor.handle(ContainerEvents("n", (SyncStatus(990, 980, 990),)), 1.0)
+    supervisor.handle(NodePolled("n", NodeSample(best=1000, finalized=985, peers=9)), 4.0)
+    supervisor.tick(4.0)
+    errors = {"n": (("rpc", "timeout", 3),)}
+    snapshot = take(
+        supervisor, now=5.0, wall=1e9, logs={}, head=HeadView(None, None), node_errors=errors
+    )
+    view = document(snapshot)["containers"]["n"]
+    assert view["signals"]["best"] == {"value": 1000, "channel": "node", "age": 1.0}
+    assert view["signals"]["finalized"] == {"value": 985, "channel": "node", "age": 1.0}
+    assert view["signals"]["producing"] == {"value": False, "channel": "log", "age": 4.0}
+    assert view["signals"]["ready"] == {"value": None, "channel": None, "age": None}
+    assert view["run"]["best"] == 1000
+    assert view["node_channel"] == {
+        "rpc": True,
+        "metrics": False,
+        "last_sample_age": 1.0,
+        "error": None,
+        "log_less": False,
+        "errors": [{"interface": "rpc", "kind": "timeout", "count": 3}],
+    }
+    assert "secret" not in json.dumps(view)
+    scraped = generate_latest(registry_for(lambda: snapshot)).decode()
+    assert (
+        'azwatch_node_channel_errors_total{container="n",interface="rpc",kind="timeout"} 3.0'
+        in scraped
+    )
+
+
+def test_an_unreadable_log_is_no_watcher_problem_in_log_less_mode() -> None:
+    supervisor = Supervisor(CONFIG)
+    supervisor.watch("n", 0.0)
+    supervisor.handle(ContainerEvents("n", (RunStarted("a", 0.0), LogCaughtUp())), 0.0)
+    supervisor.handle(ContainerEvents("n", (LogUnreadable("log driver none"),)), 0.0)
+    supervisor.tick(1.0)
+    logs = {"n": LogView(waiting="driver", detail="log driver none cannot be read")}
+    head = HeadView(last_poll_age=1.0, last_ok_age=1.0)
+
+    def problems(now: float) -> tuple[str, ...]:
+        return take(supervisor, now=now, wall=1e9, logs=logs, head=head).problems
+
+    assert problems(1.0) == ("n: log driver none cannot be read",)
+    supervisor.handle(NodePolled("n", NodeSample(best=5)), 2.0)
+    supervisor.tick(2.0)
+    assert problems(2.0) == ()
+    # Once the node channel goes stale too, the log's problem is the watcher's again.
+    supervisor.tick(40.0)
+    assert problems(40.0) == ("n: log driver none cannot be read",)
