@@ -37,16 +37,18 @@ from azwatch.control import ControlAccess
 from azwatch.effects import Effect, LogRecord, Reported, RestartContainer, SendNotice
 from azwatch.events import LogUnreadable, NodeSample, RestartFinished, RunStarted
 from azwatch.follower import loop_time
-from azwatch.head import HeadError, HeadPoller, PollResult, genesis_short, rpc_call
+from azwatch.head import HeadPoller, PollResult
 from azwatch.http import LIVEZ_PATH, Control, serve
 from azwatch.nodepoll import NodeFailure, NodePoller
 from azwatch.notify import Notifier
+from azwatch.policy import FINALITY_POLL_EVERY
 from azwatch.probe import NewRun, RunTracker, Verdict
 from azwatch.progress import format_duration
 from azwatch.redaction import endpoint_label, redact_url
 from azwatch.snapshot import LogView, Snapshot, take
 from azwatch.supervisor import (
     ContainerEvents,
+    FinalityPolled,
     HeadPolled,
     Message,
     NodePolled,
@@ -104,18 +106,23 @@ class ProbeWatcher:
         self.http_address: tuple[str, int] | None = None
         self._last_poll: PollResult | None = None
         self._send: MemoryObjectSendStream[Message | _NodePolled | ControlRequest] | None = None
-        self._session: aiohttp.ClientSession | None = None
-        #: The chain the node serves (its genesis, short), once it told. Kept across runs: a
-        #: pod whose node changes chain is a new pod, with a new sidecar.
-        self._genesis: str | None = None
+        self.node_poller: NodePoller | None = None
         self._unheeded_said = False
 
     def snapshot(self) -> Snapshot:
         """What the watcher sees now, as frozen values (``/status``, ``/metrics``)."""
         now = self.clock()
         head = head_view(self.supervisor, self._last_poll, self.poller, now)
-        logs = {self.name: NO_LOG}
-        return take(self.supervisor, now=now, wall=time.time(), logs=logs, head=head)
+        node = self.node_poller
+        errors = () if node is None else tuple((*key, n) for key, n in sorted(node.errors.items()))
+        return take(
+            self.supervisor,
+            now=now,
+            wall=time.time(),
+            logs={self.name: NO_LOG},
+            head=head,
+            node_errors={self.name: errors},
+        )
 
     def livez(self) -> dict[str, Any]:
         """The verdict as ``/livez`` serves it."""
@@ -131,9 +138,14 @@ class ProbeWatcher:
             await stack.enter_async_context(send)
             await stack.enter_async_context(receive)
             session = await stack.enter_async_context(aiohttp.ClientSession())
-            self._send, self._session = send, session
-            self.poller = HeadPoller(session, config.rpc_urls, timeout=config.rpc_timeout)
-            node = NodePoller(
+            self._send = send
+            self.poller = HeadPoller(
+                session,
+                config.rpc_urls,
+                timeout=config.rpc_timeout,
+                finality_every=FINALITY_POLL_EVERY,
+            )
+            self.node_poller = node = NodePoller(
                 session,
                 rpc_url=config.node_rpc_url,
                 metrics_url=config.node_metrics_url,
@@ -181,40 +193,18 @@ class ProbeWatcher:
             assert self._send is not None
             self._last_poll = result
             await self._send.send(HeadPolled(result.event()))
+            finality = result.finality_event()
+            if finality is not None:
+                await self._send.send(FinalityPolled(finality))
 
         await poller.run(polled, interval=self.config.rpc_poll_interval)
 
     async def _poll_node(self, poller: NodePoller) -> None:
         async def polled(outcome: NodeSample | NodeFailure) -> None:
             assert self._send is not None
-            if isinstance(outcome, NodeSample) and outcome.genesis is None and not self._genesis:
-                await self._ask_genesis()
             await self._send.send(_NodePolled(outcome))
 
         await poller.run(polled, interval=self.config.rpc_poll_interval)
-
-    async def _ask_genesis(self) -> None:
-        """Which chain the node serves (``chain_getBlockHash(0)``), for ``CHECK_CHAIN``.
-
-        The log names it in every network status report; here the node's RPC tells it. A
-        failure leaves it unknown until the next poll asks again.
-        """
-        assert self._session is not None
-        try:
-            result = await rpc_call(
-                self._session,
-                self.config.node_rpc_url,
-                "chain_getBlockHash",
-                [0],
-                timeout=self.config.rpc_timeout,
-            )
-        except HeadError as error:
-            logger.debug("node genesis unknown: %s", error)
-            return
-        if isinstance(result, str) and result.startswith("0x") and len(result) == 66:
-            self._genesis = genesis_short(result)
-        else:
-            logger.debug("node genesis unknown: chain_getBlockHash(0) answered no hash")
 
     # --- the decision task ----------------------------------------------------------------
 
@@ -256,8 +246,6 @@ class ProbeWatcher:
             self.tracker, run = self.tracker.answered(outcome.best, now)
             if run is not None:
                 self._new_run(run, now)
-            if outcome.genesis is None and self._genesis is not None:
-                outcome = replace(outcome, genesis=self._genesis)
             polled = NodePolled(self.name, outcome)
         self._carry_out(self.supervisor.handle(polled, now), now)
 

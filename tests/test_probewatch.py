@@ -178,6 +178,38 @@ async def test_verdict_flips_to_503_on_severe_lag_and_back_after_the_restart(
     assert any("restart done: the kubelet restarted it" in m for m in messages)
 
 
+async def test_finality_lag_flips_the_verdict_too() -> None:
+    """The node imports blocks but its finality stopped, while the reference's goes on: the
+    finality rule decides from the node channel alone. The reference here is another node
+    (FakeNodeRpc), which tells its finalized block."""
+    async with (
+        FakeNodeRpc(best=1000, finalized=998) as reference,
+        FakeNodeRpc(best=998, finalized=990) as node,
+        anyio.create_task_group() as group,
+    ):
+
+        async def move() -> None:
+            began = time.monotonic()
+            while True:
+                reference.best = 1000 + int((time.monotonic() - began) * 20)
+                reference.finalized = reference.best - 2
+                node.best = reference.best - 2  # keeps up; its finalized stays at #990
+                await anyio.sleep(0.05)
+
+        group.start_soon(move)
+        settings = {"rpc_urls": (reference.url,), "node_rpc_url": node.url}
+        config = Config(**(BASE | settings | {"finality_timeout": 2.0, "finality_min_rise": 5}))
+        watcher = ProbeWatcher(config)
+        group.start_soon(watcher.run)
+        await eventually(lambda: not watcher.verdict.alive, within=20)
+        assert watcher.http_address is not None
+        host, port = watcher.http_address
+        status, body = await get(f"http://{host}:{port}/livez")
+        assert (status, body["rule"]) == (503, "finality_lag")
+        assert body["numbers"]["finalized"] == 990
+        group.cancel_scope.cancel()
+
+
 async def test_a_node_back_with_a_lower_best_is_a_new_run() -> None:
     """A restart shorter than PROBE_PERIOD is still a new run when the best went down (the
     node started on an empty database)."""
