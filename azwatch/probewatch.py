@@ -48,8 +48,6 @@ from azwatch.redaction import endpoint_label, redact_url
 from azwatch.snapshot import LogView, Snapshot, take
 from azwatch.supervisor import (
     ContainerEvents,
-    FinalityPolled,
-    HeadPolled,
     Message,
     NodePolled,
     Pause,
@@ -62,6 +60,7 @@ from azwatch.watcher import (
     ControlRequest,
     decide_forever,
     head_view,
+    poll_reference,
     submit_control,
     write_log,
 )
@@ -189,15 +188,11 @@ class ProbeWatcher:
     # --- sources --------------------------------------------------------------------------
 
     async def _poll_head(self, poller: HeadPoller) -> None:
-        async def polled(result: PollResult) -> None:
-            assert self._send is not None
-            self._last_poll = result
-            await self._send.send(HeadPolled(result.event()))
-            finality = result.finality_event()
-            if finality is not None:
-                await self._send.send(FinalityPolled(finality))
+        assert self._send is not None
+        await poll_reference(poller, self._send, self._seen, self.config.rpc_poll_interval)
 
-        await poller.run(polled, interval=self.config.rpc_poll_interval)
+    def _seen(self, result: PollResult) -> None:
+        self._last_poll = result
 
     async def _poll_node(self, poller: NodePoller) -> None:
         async def polled(outcome: NodeSample | NodeFailure) -> None:

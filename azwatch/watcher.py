@@ -263,15 +263,11 @@ class Watcher:
         await self._send.send(LabelsSeen(name, tuple(sorted(info.labels.items()))))
 
     async def _poll_forever(self, poller: HeadPoller) -> None:
-        async def polled(result: PollResult) -> None:
-            assert self._send is not None
-            self._last_poll = result
-            await self._send.send(HeadPolled(result.event()))
-            finality = result.finality_event()
-            if finality is not None:
-                await self._send.send(FinalityPolled(finality))
+        assert self._send is not None
+        await poll_reference(poller, self._send, self._seen, self.config.rpc_poll_interval)
 
-        await poller.run(polled, interval=self.config.rpc_poll_interval)
+    def _seen(self, result: PollResult) -> None:
+        self._last_poll = result
 
     async def _poll_node_forever(self, name: str) -> None:
         """Poll container *name*'s node channel every ``RPC_POLL_INTERVAL``, while one is set.
@@ -468,6 +464,25 @@ async def decide_forever(
                 break
         carry_out(supervisor.tick(clock()))
         await anyio.lowlevel.checkpoint()  # decide, then let the sources run
+
+
+async def poll_reference(
+    poller: HeadPoller,
+    send: MemoryObjectSendStream[Any],
+    seen: Callable[[PollResult], None],
+    interval: float,
+) -> None:
+    """Poll the reference endpoints every *interval* until cancelled; each round is *seen*,
+    then handed to the decision task with the finalized block it told, if it asked."""
+
+    async def polled(result: PollResult) -> None:
+        seen(result)
+        await send.send(HeadPolled(result.event()))
+        finality = result.finality_event()
+        if finality is not None:
+            await send.send(FinalityPolled(finality))
+
+    await poller.run(polled, interval=interval)
 
 
 async def submit_control(send: MemoryObjectSendStream[Any], message: Pause | Resume) -> None:
