@@ -33,7 +33,7 @@ import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from azwatch.config import Config
-from azwatch.control import ControlAccess
+from azwatch.control import ControlAccess, is_loopback
 from azwatch.effects import Effect, LogRecord, Reported, RestartContainer, SendNotice
 from azwatch.events import LogUnreadable, NodeSample, RestartFinished, RunStarted
 from azwatch.follower import loop_time
@@ -166,6 +166,15 @@ class ProbeWatcher:
                     "fields": {"config": config.redacted(), "mode": "kubelet"},
                 },
             )
+            if is_loopback(config.http_host):
+                logger.warning(
+                    "HTTP_HOST=%s is a loopback address: the kubelet probes the pod's IP and "
+                    "cannot reach %s there (every probe fails, and the node is killed); set "
+                    "HTTP_HOST=0.0.0.0",
+                    config.http_host,
+                    LIVEZ_PATH,
+                    extra={"event": "livez_unreachable"},
+                )
             async with anyio.create_task_group() as group:
                 group.start_soon(self._decide_forever, receive, name="azwatch.decide")
                 group.start_soon(self._poll_head, self.poller, name="azwatch.head")

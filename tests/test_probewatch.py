@@ -173,6 +173,8 @@ async def test_verdict_flips_to_503_on_severe_lag_and_back_after_the_restart(
         assert effective_cooldown(state, watcher.config) == BASE["cooldown"]
     messages = [record.getMessage() for record in caplog.records]
     assert sum("probe mode (RESTART_VIA=kubelet)" in m for m in messages) == 1
+    # The tests listen on loopback only, where no kubelet could probe: said once.
+    assert sum("HTTP_HOST=127.0.0.1 is a loopback address" in m for m in messages) == 1
     assert any("restarting: severe_lag" in m for m in messages)
     assert any("new run: the node answers again after" in m for m in messages)
     assert any("restart done: the kubelet restarted it" in m for m in messages)
