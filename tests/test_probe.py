@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from azwatch.config import Config, ConfigError
 from azwatch.policy import Facts, Restart, Rule
@@ -208,3 +210,57 @@ def test_bad_kubelet_settings_are_named(env: dict[str, str], line: str) -> None:
 def test_direct_construction_checks_restart_via() -> None:
     with pytest.raises(ConfigError, match="RESTART_VIA='ssh': expected docker or kubelet"):
         Config(container_names=("node",), restart_via="ssh")  # type: ignore[arg-type]
+
+
+# --- properties of the detector ---------------------------------------------------------
+
+#: A poll: seconds since the previous one, and the best answered (``None``: no answer).
+Poll = tuple[float, int | None]
+polls = st.lists(
+    st.tuples(
+        st.floats(min_value=0.01, max_value=30.0),
+        st.one_of(st.none(), st.integers(min_value=0, max_value=10_000)),
+    ),
+    max_size=60,
+)
+
+
+@given(polls)
+def test_a_new_run_only_follows_silence_or_is_the_first(sequence: list[Poll]) -> None:
+    """Runs are counted one by one; after the first, each follows an unanswered poll, and
+    follows it by more than PROBE_PERIOD or comes back below the run's highest best."""
+    tracker, now = RunTracker(PERIOD), 0.0
+    silent_since: float | None = None
+    highest: int | None = None
+    for step, best in sequence:
+        now += step
+        if best is None:
+            tracker = tracker.unreachable(now)
+            silent_since = now if silent_since is None else silent_since
+            continue
+        before = tracker.runs
+        tracker, run = tracker.answered(best, now)
+        if run is None:
+            assert tracker.runs == before
+            highest = best if highest is None else max(highest, best)
+        else:
+            assert run.number == before + 1 == tracker.runs
+            if before:
+                assert silent_since is not None
+                assert now - silent_since > PERIOD or (highest is not None and best < highest)
+            highest = best
+        silent_since = None
+
+
+@given(polls, st.floats(min_value=PERIOD + 0.01, max_value=600.0))
+def test_silence_longer_than_the_period_always_ends_in_a_new_run(
+    sequence: list[Poll], silence: float
+) -> None:
+    tracker, now = RunTracker(PERIOD), 0.0
+    for step, best in sequence:
+        now += step
+        tracker = tracker.unreachable(now) if best is None else tracker.answered(best, now)[0]
+    tracker, _ = tracker.answered(100, now + 1.0)
+    tracker = tracker.unreachable(now + 2.0)
+    _, run = tracker.answered(100, now + 2.0 + silence)
+    assert run is not None
