@@ -14,6 +14,7 @@ import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from typing import Any
 
 import aiohttp
@@ -23,6 +24,7 @@ import pytest
 from fakenoderpc import FakeNodeRpc
 from fakerpc import FakeRpc
 
+import azwatch
 from azwatch.cli import main
 from azwatch.config import Config
 from azwatch.policy import effective_cooldown
@@ -358,6 +360,18 @@ async def test_azwatch_run_in_kubelet_mode_serves_livez_and_stops_on_sigterm() -
     assert "probe mode (RESTART_VIA=kubelet)" in starts[0]["message"]
     assert any(record["event"] == "new_run" for record in records)
     assert records[-1]["event"] == "stopped"
+
+
+async def test_the_library_door_serves_the_verdict_in_kubelet_mode() -> None:
+    """``azwatch.watch(config)`` with RESTART_VIA=kubelet is the probe watcher, not Docker's."""
+    async with FakeRpc(head=1000) as rpc, FakeNodeRpc(best=999) as node:
+        port = free_port()
+        config = Config(**(BASE | {"rpc_urls": (rpc.url,), "node_rpc_url": node.url}))
+        async with anyio.create_task_group() as group:
+            group.start_soon(azwatch.watch, replace(config, http_port=port))
+            status = await eventually_answered(f"http://127.0.0.1:{port}/livez")
+            group.cancel_scope.cancel()
+    assert status == 200
 
 
 def test_check_says_it_needs_docker_in_kubelet_mode(capsys: pytest.CaptureFixture[str]) -> None:
