@@ -259,6 +259,13 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
             return EXIT_BLIND
     configure(config.log_format, config.log_level, sys.stderr if command == "check" else None)
     if command == "check":
+        if config.restart_via == "kubelet" and not args.watcher:
+            print(
+                "azwatch: check looks through Docker, which RESTART_VIA=kubelet has not; ask the "
+                "running watcher instead: azwatch check --watcher, or GET /livez",
+                file=sys.stderr,
+            )
+            return EXIT_CONFIG
         if args.watcher:
             return commands.check_watcher(config)
         if args.permissions:

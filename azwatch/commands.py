@@ -1,8 +1,9 @@
 """The live commands behind the CLI: ``azwatch run`` and ``azwatch check``.
 
-``run`` is the process around :func:`azwatch.watch`: it checks that the Docker socket is
-usable (one clear line and exit 3 if not), handles SIGTERM/SIGINT by cancelling the watcher,
-and exits 0 once everything is closed. ``check`` takes one look at each container and the
+``run`` is the process around :func:`azwatch.watch` (or, with ``RESTART_VIA=kubelet``, the
+probe watcher of :mod:`azwatch.probewatch`, which needs no Docker): it checks that the Docker
+socket is usable (one clear line and exit 3 if not), handles SIGTERM/SIGINT by cancelling the
+watcher, and exits 0 once everything is closed. ``check`` takes one look at each container and the
 reference head and answers with an exit code.
 """
 
@@ -39,6 +40,7 @@ from azwatch.head import HeadPoller
 from azwatch.logcursor import LogCursor, resume
 from azwatch.logparse import LineAssembler, parse_line
 from azwatch.policy import BLIND_REASONS, Decision, Restart, decide
+from azwatch.probewatch import ProbeWatcher
 from azwatch.progress import format_block, format_value
 from azwatch.state import NodeState, apply, initial_state
 from azwatch.watcher import Watcher
@@ -104,7 +106,8 @@ def drop_privileges(config: Config) -> str | None:
 
 def run(config: Config) -> int:
     """``azwatch run``: watch until SIGTERM or SIGINT; return the exit code."""
-    problem = docker_problem(config)
+    # The probe mode has no Docker: nothing to check up front.
+    problem = None if config.restart_via == "kubelet" else docker_problem(config)
     if problem is not None:
         print(f"azwatch: {problem}", file=sys.stderr)
         return EXIT_BLIND
@@ -130,7 +133,10 @@ async def _watch_until_signal(config: Config) -> None:
                     return
 
         group.start_soon(stop_on_signal)
-        await Watcher(config).run()
+        if config.restart_via == "kubelet":
+            await ProbeWatcher(config).run()
+        else:
+            await Watcher(config).run()
     logger.info("azwatch stopped", extra={"event": "stopped"})
 
 

@@ -225,11 +225,46 @@ class LogUnreadable:
     reason: str
 
 
+@dataclass(frozen=True, slots=True)
+class NodeSample:
+    """What the node said about itself through its own RPC (or metrics) in one poll.
+
+    Every field is ``None`` when that interface did not tell it: *ready* is ``None`` where
+    ``alephNode_ready`` is not offered, and a metrics-only channel has no *ready*.
+    """
+
+    best: int | None = None
+    finalized: int | None = None
+    peers: int | None = None
+    syncing: bool | None = None
+    ready: bool | None = None
+    #: The node's chain, its genesis hash in the short form (``0x7025…344e``), when asked.
+    genesis: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReferenceFinalized:
+    """The reference's finalized block: the lower median of the endpoints that told it."""
+
+    number: int
+
+
+@dataclass(frozen=True, slots=True)
+class NodeUnavailable:
+    """A node-channel poll gave no sample: *kind* classifies why (the head poller's kinds)."""
+
+    kind: str
+    detail: str
+
+
 WatcherEvent = (
     RunStarted
     | ContainerStatus
     | HeadSample
     | HeadUnavailable
+    | NodeSample
+    | NodeUnavailable
+    | ReferenceFinalized
     | RestartIssued
     | RestartFinished
     | LogCaughtUp

@@ -120,6 +120,7 @@ class SnapshotCollector(Collector):
         yield lines
         yield wrong_chain
         yield from _rpc_errors(snapshot)
+        yield from _node_errors(snapshot)
 
 
 def _rpc_errors(snapshot: Snapshot) -> Iterable[Metric]:
@@ -130,6 +131,19 @@ def _rpc_errors(snapshot: Snapshot) -> Iterable[Metric]:
     )
     for endpoint, kind, count in snapshot.head.errors:
         errors.add_metric([endpoint, kind], count)
+    yield errors
+
+
+def _node_errors(snapshot: Snapshot) -> Iterable[Metric]:
+    errors = CounterMetricFamily(
+        "azwatch_node_channel_errors",
+        "Failed polls of a container's node channel (its own RPC or metrics), by kind",
+        labels=["container", "interface", "kind"],
+    )
+    for view in snapshot.containers:
+        if view.node is not None:
+            for interface, kind, count in view.node.errors:
+                errors.add_metric([view.name, interface, kind], count)
     yield errors
 
 

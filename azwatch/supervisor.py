@@ -32,6 +32,9 @@ from azwatch.events import (
     HeadSample,
     HeadUnavailable,
     LogCaughtUp,
+    NodeSample,
+    NodeUnavailable,
+    ReferenceFinalized,
     RestartFinished,
     RestartIssued,
     RunStarted,
@@ -56,7 +59,7 @@ from azwatch.progress import (
     format_value,
     sync_progress,
 )
-from azwatch.state import NodeState, apply, apply_all, initial_state
+from azwatch.state import NodeState, apply, apply_all, initial_state, signals_of
 
 #: How long every reference may fail before it is reported as a lost reference.
 RPC_LOST_AFTER = 180.0
@@ -93,6 +96,21 @@ class HeadPolled:
 
 
 @dataclass(frozen=True, slots=True)
+class NodePolled:
+    """One poll of container *name*'s node channel (its own RPC or metrics) ended so."""
+
+    name: str
+    event: NodeSample | NodeUnavailable
+
+
+@dataclass(frozen=True, slots=True)
+class FinalityPolled:
+    """The reference endpoints told their finalized block (every few head polls)."""
+
+    event: ReferenceFinalized
+
+
+@dataclass(frozen=True, slots=True)
 class RestartDone:
     """The restart of *name* asked for by a :class:`~azwatch.effects.RestartContainer` ended."""
 
@@ -121,7 +139,16 @@ class Resume:
     name: str
 
 
-Message = ContainerEvents | LabelsSeen | HeadPolled | RestartDone | Pause | Resume
+Message = (
+    ContainerEvents
+    | LabelsSeen
+    | HeadPolled
+    | NodePolled
+    | FinalityPolled
+    | RestartDone
+    | Pause
+    | Resume
+)
 
 # --- bookkeeping --------------------------------------------------------------------------
 
@@ -189,6 +216,8 @@ class Book:
     shown_wrong_chain: frozenset[str] = frozenset()
     #: The run whose unknown chain was said.
     shown_chain_unknown: tuple[str | None, float] | None = None
+    #: Which channel the decisions last ran on, as said: "log", "node" (log-less) or None.
+    shown_channel: str | None = None
     # --- what the status page shows, and the maintenance pause (in memory only) ---
     #: Best, head and lag at each head poll (bounded; made at the first poll).
     chart: Chart | None = None
@@ -253,6 +282,15 @@ class Supervisor:
                 book = self.books.get(name)
                 if book is not None:
                     self._on_events(book, events, now)
+            case NodePolled(name, event):
+                book = self.books.get(name)
+                if book is not None:
+                    book.state = apply(book.state, event, now, book.config)
+                    book.dirty = True
+            case FinalityPolled(event):
+                for book in self.books.values():
+                    book.state = apply(book.state, event, now, book.config)
+                    book.dirty = True
             case RestartDone(name, result):
                 book = self.books.get(name)
                 if book is not None:
@@ -623,6 +661,8 @@ class Supervisor:
                 f"container is {state.status}; left alone until it runs again",
                 "warning",
             )
+        if state.running:
+            self._say_channel(book, now)
         if not state.running or not state.run.log_live:
             return  # the tail is history: _on_caught_up summarises it once
         major = state.run.major_sync
@@ -637,6 +677,32 @@ class Supervisor:
                 text = "producing blocks" if producing else "no longer producing blocks"
                 self._log(logging.INFO, book.name, "producing", text, producing=producing)
             book.shown_producing = producing
+
+    def _say_channel(self, book: Book, now: float) -> None:
+        """Say once when decisions go on from the node channel alone (log-less), and back."""
+        run = book.state.run
+        if run.node_seen_at is None:
+            return  # no node channel: the log's holds say everything
+        signals = signals_of(run, now, book.config)
+        if signals.best is None:
+            return  # blind: the hold says why
+        channel = "node" if signals.log_less else "log"
+        if channel == book.shown_channel:
+            return
+        if channel == "node":
+            why = run.log_unreadable or (
+                "its tail is still being read" if not run.log_live else "it is silent"
+            )
+            text = (
+                f"log-less mode: the log gives nothing fresh ({why}); deciding from the node "
+                "channel (best, finalized, peers, major sync). Block production and session "
+                "only the log tells: moderate lag holds while they are unknown"
+            )
+            self._log(logging.WARNING, book.name, "channel_node", text, channel=channel)
+        elif book.shown_channel is not None:
+            text = "the log brings fresh lines again; deciding from the log and the node channel"
+            self._log(logging.INFO, book.name, "channel_log", text, channel=channel)
+        book.shown_channel = channel
 
     # --- the maintenance pause and the status page's history -----------------------------
 
@@ -743,10 +809,13 @@ class Supervisor:
             book.chart = Chart(self.config.rpc_poll_interval)
         state, run = book.state, book.state.run
         sampled = isinstance(event, HeadSample)
-        # The tail read on attaching is history: its best is not the present one.
-        best = run.best if run.log_live else None
-        lag = state.lag if sampled and run.log_live else None
-        book.chart.add(ChartPoint(now, best, state.head if sampled else None, lag))
+        # The tail read on attaching is history: its best is not the present one; a fresh
+        # node channel's is (log-less mode).
+        fresh = signals_of(run, now, book.config).best
+        best = fresh.value if fresh is not None else run.best if run.log_live else None
+        head = state.head if sampled else None
+        lag = None if head is None or best is None else head - best
+        book.chart.add(ChartPoint(now, best, head, lag))
 
     # --- output -------------------------------------------------------------------------
 
@@ -767,18 +836,35 @@ def restart_helped(decision: Restart, state: NodeState, now: float, config: Conf
 
     A stall helped once the best advances past where it stood; a lag restart once the lag is
     at or below the rule's threshold (``BLOCK_LAG_100`` for severe lag, ``BLOCK_LAG_20`` for
-    moderate lag and falling behind). Starts with ``yes``, ``not yet``, ``no`` or
-    ``unknown``.
+    moderate lag and falling behind); a finality lag once the finalized block advances past
+    where it stood. Starts with ``yes``, ``not yet``, ``no`` or ``unknown``.
     """
     before = decision.facts
     run = state.run
+    signals = signals_of(run, now, config)
+    # The log's best once its tail is read (fresh or not, as before the node channel), or
+    # else the node channel's fresh one.
+    best = run.best if run.log_live and run.best is not None else None
+    if best is None and signals.best is not None:
+        best = signals.best.value
     if decision.rule is Rule.STALL:
-        if run.best is None or not run.log_live:
+        if best is None:
             return "unknown (no local best seen since the restart)"
-        if before.best is not None and run.best > before.best:
-            return f"yes: best {format_block(run.best)}, past {format_block(before.best)}"
-        return f"no: best still {format_block(run.best)}"
-    lag = state.lag if head_is_fresh(state, now, config) and run.log_live else None
+        if before.best is not None and best > before.best:
+            return f"yes: best {format_block(best)}, past {format_block(before.best)}"
+        return f"no: best still {format_block(best)}"
+    if decision.rule is Rule.FINALITY_LAG:
+        finalized = signals.finalized
+        if finalized is None:
+            return "unknown (no fresh finalized block since the restart)"
+        if before.finalized is not None and finalized.value > before.finalized:
+            return (
+                f"yes: finalized {format_block(finalized.value)}, "
+                f"past {format_block(before.finalized)}"
+            )
+        return f"no: finalized still {format_block(finalized.value)}"
+    fresh = head_is_fresh(state, now, config)
+    lag = None if not fresh or best is None or state.head is None else state.head - best
     if lag is None:
         return "unknown (no fresh lag)"
     if decision.rule is Rule.SEVERE_LAG:

@@ -24,6 +24,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
+from typing import Any, TypeVar
 
 import aiodocker
 import aiohttp
@@ -44,19 +45,23 @@ from azwatch.containers import (
 from azwatch.control import ControlAccess
 from azwatch.dockerevents import ContainerEvent, EventStream
 from azwatch.effects import Effect, LogRecord, Reported, RestartContainer, SendNotice
-from azwatch.events import ContainerStatus, Event
+from azwatch.events import ContainerStatus, Event, NodeSample
 from azwatch.follower import FollowStatus, LogFollower, loop_time
 from azwatch.head import HeadPoller, PollResult
 from azwatch.http import Control, serve
+from azwatch.nodepoll import NodePoller
 from azwatch.notify import Notifier
+from azwatch.policy import FINALITY_POLL_EVERY
 from azwatch.redaction import redact_url
 from azwatch.restarter import DockerRestarter, DryRunRestarter, Restarter
 from azwatch.snapshot import EndpointProblem, HeadView, LogView, Snapshot, age, take
 from azwatch.supervisor import (
     ContainerEvents,
+    FinalityPolled,
     HeadPolled,
     LabelsSeen,
     Message,
+    NodePolled,
     Pause,
     RestartDone,
     Resume,
@@ -68,6 +73,8 @@ logger = logging.getLogger("azwatch.watcher")
 #: Messages waiting for the decision task before the sources block.
 QUEUE_SIZE = 256
 
+_Message = TypeVar("_Message")
+
 
 @dataclass(frozen=True, slots=True)
 class _Forget:
@@ -77,7 +84,7 @@ class _Forget:
 
 
 @dataclass(frozen=True, slots=True)
-class _Control:
+class ControlRequest:
     """The operator's *message* from the HTTP control endpoint; *applied* is set once the
     decision task has handed it to the supervisor."""
 
@@ -117,33 +124,40 @@ class Watcher:
         self._scopes: dict[str, anyio.CancelScope] = {}
         self._last_poll: PollResult | None = None
         self._docker: aiodocker.Docker | None = None
+        self._session: aiohttp.ClientSession | None = None
+        #: Each container's node-channel poller, while it has one (for the snapshot).
+        self.node_pollers: dict[str, NodePoller] = {}
+        self._node_urls: dict[str, tuple[str, str]] = {}
         self._group: anyio.abc.TaskGroup | None = None
-        self._send: MemoryObjectSendStream[Message | _Forget | _Control] | None = None
+        self._send: MemoryObjectSendStream[Message | _Forget | ControlRequest] | None = None
 
     def snapshot(self) -> Snapshot:
         """What the watcher sees now, as frozen values (``/status``, ``/metrics``)."""
         now = self.clock()
-        poll = self._last_poll
-        failures = () if poll is None else poll.failures
-        errors = {} if self.poller is None else self.poller.errors
-        head = HeadView(
-            last_poll_age=age(now, self.supervisor.reference.last_poll_at),
-            last_ok_age=age(now, self.supervisor.reference.last_ok_at),
-            failures=tuple(EndpointProblem(f.endpoint, str(f.kind), f.detail) for f in failures),
-            errors=tuple(
-                (endpoint, str(kind), count) for (endpoint, kind), count in sorted(errors.items())
-            ),
-        )
+        head = head_view(self.supervisor, self._last_poll, self.poller, now)
         logs = {name: _log_view(follower.status, now) for name, follower in self.followers.items()}
         events = None if self.events is None else self.events.problem
+        node_errors = {
+            name: tuple(
+                (interface, kind, count)
+                for (interface, kind), count in sorted(poller.errors.items())
+            )
+            for name, poller in self.node_pollers.items()
+        }
         return take(
-            self.supervisor, now=now, wall=time.time(), logs=logs, head=head, events_problem=events
+            self.supervisor,
+            now=now,
+            wall=time.time(),
+            logs=logs,
+            head=head,
+            events_problem=events,
+            node_errors=node_errors,
         )
 
     async def run(self) -> None:
         """Watch until cancelled."""
         config = self.config
-        send, receive = anyio.create_memory_object_stream[Message | _Forget | _Control](
+        send, receive = anyio.create_memory_object_stream[Message | _Forget | ControlRequest](
             max_buffer_size=QUEUE_SIZE
         )
         async with contextlib.AsyncExitStack() as stack:
@@ -152,9 +166,14 @@ class Watcher:
             docker = open_docker(config)
             stack.push_async_callback(_close_docker, docker)
             session = await stack.enter_async_context(aiohttp.ClientSession())
-            self._docker, self._send = docker, send
+            self._docker, self._send, self._session = docker, send, session
             restarter = self._restarter or DockerRestarter(docker)
-            self.poller = HeadPoller(session, config.rpc_urls, timeout=config.rpc_timeout)
+            self.poller = HeadPoller(
+                session,
+                config.rpc_urls,
+                timeout=config.rpc_timeout,
+                finality_every=FINALITY_POLL_EVERY,
+            )
             self.events = EventStream(docker, self._on_docker_event, on_reconnect=self._wake_all)
             logger.info(
                 "azwatch watching %s; reference %s; %s",
@@ -211,18 +230,24 @@ class Watcher:
         self._group.start_soon(self._follow, name, follower, scope, name=f"azwatch.follow.{name}")
 
     async def _follow(self, name: str, follower: LogFollower, scope: anyio.CancelScope) -> None:
-        """Run one follower; a bug in it never stops the other containers."""
+        """Follow one container's log and poll its node channel, until it is forgotten."""
         with scope:
-            while True:
-                try:
-                    await follower.run()
-                except Exception:
-                    logger.exception(
-                        "%s: log follower crashed; restarting it",
-                        name,
-                        extra={"container": name, "event": "follower_crash"},
-                    )
-                    await anyio.sleep(5)
+            async with anyio.create_task_group() as group:
+                group.start_soon(self._poll_node_forever, name, name=f"azwatch.node.{name}")
+                await self._run_follower(name, follower)
+
+    async def _run_follower(self, name: str, follower: LogFollower) -> None:
+        """Run one follower; a bug in it never stops the other containers."""
+        while True:
+            try:
+                await follower.run()
+            except Exception:
+                logger.exception(
+                    "%s: log follower crashed; restarting it",
+                    name,
+                    extra={"container": name, "event": "follower_crash"},
+                )
+                await anyio.sleep(5)
 
     async def _emit(self, name: str, events: Sequence[Event]) -> None:
         assert self._send is not None
@@ -238,20 +263,63 @@ class Watcher:
         await self._send.send(LabelsSeen(name, tuple(sorted(info.labels.items()))))
 
     async def _poll_forever(self, poller: HeadPoller) -> None:
-        async def polled(result: PollResult) -> None:
-            assert self._send is not None
-            self._last_poll = result
-            await self._send.send(HeadPolled(result.event()))
+        assert self._send is not None
+        await poll_reference(poller, self._send, self._seen, self.config.rpc_poll_interval)
 
-        await poller.run(polled, interval=self.config.rpc_poll_interval)
+    def _seen(self, result: PollResult) -> None:
+        self._last_poll = result
+
+    async def _poll_node_forever(self, name: str) -> None:
+        """Poll container *name*'s node channel every ``RPC_POLL_INTERVAL``, while one is set.
+
+        The URLs are the container's settings (a label may set them), read each round, so a
+        label seen later starts the channel and a changed one moves it.
+        """
+        assert self._session is not None
+        assert self._send is not None
+        poller: NodePoller | None = None
+        interval = self.config.rpc_poll_interval
+        next_round = anyio.current_time()
+        while True:
+            book = self.supervisor.books.get(name)
+            config = self.config if book is None else book.config
+            urls = (config.node_rpc_url, config.node_metrics_url)
+            if not any(urls):
+                poller = None
+                self.node_pollers.pop(name, None)
+            else:
+                if poller is None or self._node_urls.get(name) != urls:
+                    poller = NodePoller(
+                        self._session,
+                        rpc_url=urls[0],
+                        metrics_url=urls[1],
+                        timeout=config.rpc_timeout,
+                    )
+                    self._node_urls[name] = urls
+                    self.node_pollers[name] = poller
+                    logger.info(
+                        "%s: node channel %s",
+                        name,
+                        ", ".join(redact_url(url) for url in urls if url),
+                        extra={"container": name, "event": "node_channel"},
+                    )
+                try:
+                    outcome = await poller.poll()
+                except Exception:  # a bug in the channel never stops the watcher
+                    logger.exception(
+                        "%s: node channel poll crashed",
+                        name,
+                        extra={"container": name, "event": "node_channel_crash"},
+                    )
+                else:
+                    event = outcome if isinstance(outcome, NodeSample) else outcome.event()
+                    await self._send.send(NodePolled(name, event))
+            next_round = max(next_round + interval, anyio.current_time())
+            await anyio.sleep_until(next_round)
 
     async def _submit(self, message: Pause | Resume) -> None:
-        """Hand the operator's *message* to the decision task; return once it is applied."""
         assert self._send is not None
-        applied = anyio.Event()
-        with anyio.fail_after(CONTROL_DEADLINE):
-            await self._send.send(_Control(message, applied))
-            await applied.wait()
+        await submit_control(self._send, message)
 
     def _wake_all(self) -> None:
         for follower in self.followers.values():
@@ -316,26 +384,21 @@ class Watcher:
     # --- the decision task ----------------------------------------------------------------
 
     async def _decide_forever(
-        self, receive: MemoryObjectReceiveStream[Message | _Forget | _Control], restarter: Restarter
+        self,
+        receive: MemoryObjectReceiveStream[Message | _Forget | ControlRequest],
+        restarter: Restarter,
     ) -> None:
-        supervisor = self.supervisor
-        while True:
-            now = self.clock()
-            wake = min(supervisor.next_wake(), now + self.config.check_interval)
-            if wake > now:
-                with anyio.move_on_after(wake - now):
-                    self._take(await receive.receive(), restarter)
-            # Whatever else arrived meanwhile is taken in now, without waiting again.
-            for _ in range(QUEUE_SIZE):
-                try:
-                    self._take(receive.receive_nowait(), restarter)
-                except anyio.WouldBlock:
-                    break
-            self._carry_out(supervisor.tick(self.clock()), restarter)
-            await anyio.lowlevel.checkpoint()  # decide, then let the sources run
+        await decide_forever(
+            self.supervisor,
+            receive,
+            lambda message: self._take(message, restarter),
+            lambda effects: self._carry_out(effects, restarter),
+            clock=self.clock,
+            check_interval=self.config.check_interval,
+        )
 
-    def _take(self, message: Message | _Forget | _Control, restarter: Restarter) -> None:
-        if isinstance(message, _Control):
+    def _take(self, message: Message | _Forget | ControlRequest, restarter: Restarter) -> None:
+        if isinstance(message, ControlRequest):
             self._carry_out(self.supervisor.handle(message.message, self.clock()), restarter)
             message.applied.set()
             return
@@ -344,6 +407,8 @@ class Watcher:
             if scope is not None:
                 scope.cancel()
             self.followers.pop(message.name, None)
+            self.node_pollers.pop(message.name, None)
+            self._node_urls.pop(message.name, None)
             self._carry_out(self.supervisor.forget(message.name), restarter)
             return
         self._carry_out(self.supervisor.handle(message, self.clock()), restarter)
@@ -351,9 +416,8 @@ class Watcher:
     def _carry_out(self, effects: Iterable[Effect], restarter: Restarter) -> None:
         for effect in effects:
             match effect:
-                case LogRecord(level, container, event, message, fields):
-                    extra = {"container": container, "event": event, "fields": dict(fields)}
-                    logger.log(level, "%s", message, extra=extra)
+                case LogRecord():
+                    write_log(logger, effect)
                 case SendNotice(notice):
                     self.notifier.post(notice)
                 case RestartContainer(name, _decision, stop_timeout, dry_run):
@@ -372,6 +436,83 @@ class Watcher:
         result = await restarter.restart(name, stop_timeout=stop_timeout)
         assert self._send is not None
         await self._send.send(RestartDone(name, result))
+
+
+async def decide_forever(
+    supervisor: Supervisor,
+    receive: MemoryObjectReceiveStream[_Message],
+    take: Callable[[_Message], None],
+    carry_out: Callable[[list[Effect]], None],
+    *,
+    clock: Callable[[], float],
+    check_interval: float,
+) -> None:
+    """The decision task: hand each message to *take*, and tick the supervisor when one
+    arrived or a wake-up is due (at least every *check_interval*); its effects go to
+    *carry_out*. Runs until cancelled."""
+    while True:
+        now = clock()
+        wake = min(supervisor.next_wake(), now + check_interval)
+        if wake > now:
+            with anyio.move_on_after(wake - now):
+                take(await receive.receive())
+        # Whatever else arrived meanwhile is taken in now, without waiting again.
+        for _ in range(QUEUE_SIZE):
+            try:
+                take(receive.receive_nowait())
+            except anyio.WouldBlock:
+                break
+        carry_out(supervisor.tick(clock()))
+        await anyio.lowlevel.checkpoint()  # decide, then let the sources run
+
+
+async def poll_reference(
+    poller: HeadPoller,
+    send: MemoryObjectSendStream[Any],
+    seen: Callable[[PollResult], None],
+    interval: float,
+) -> None:
+    """Poll the reference endpoints every *interval* until cancelled; each round is *seen*,
+    then handed to the decision task with the finalized block it told, if it asked."""
+
+    async def polled(result: PollResult) -> None:
+        seen(result)
+        await send.send(HeadPolled(result.event()))
+        finality = result.finality_event()
+        if finality is not None:
+            await send.send(FinalityPolled(finality))
+
+    await poller.run(polled, interval=interval)
+
+
+async def submit_control(send: MemoryObjectSendStream[Any], message: Pause | Resume) -> None:
+    """Hand the operator's *message* to the decision task; return once it is applied."""
+    applied = anyio.Event()
+    with anyio.fail_after(CONTROL_DEADLINE):
+        await send.send(ControlRequest(message, applied))
+        await applied.wait()
+
+
+def write_log(to: logging.Logger, record: LogRecord) -> None:
+    """Write the supervisor's log *record* with its event and numbers (for JSON logs)."""
+    extra = {"container": record.container, "event": record.event, "fields": dict(record.fields)}
+    to.log(record.level, "%s", record.message, extra=extra)
+
+
+def head_view(
+    supervisor: Supervisor, poll: PollResult | None, poller: HeadPoller | None, now: float
+) -> HeadView:
+    """The reference poller as ``/status`` and ``/metrics`` show it."""
+    failures = () if poll is None else poll.failures
+    errors = {} if poller is None else poller.errors
+    return HeadView(
+        last_poll_age=age(now, supervisor.reference.last_poll_at),
+        last_ok_age=age(now, supervisor.reference.last_ok_at),
+        failures=tuple(EndpointProblem(f.endpoint, str(f.kind), f.detail) for f in failures),
+        errors=tuple(
+            (endpoint, str(kind), count) for (endpoint, kind), count in sorted(errors.items())
+        ),
+    )
 
 
 async def watch(config: Config) -> None:
