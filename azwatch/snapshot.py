@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from azwatch.config import Config
+from azwatch.crashloop import exit_words
 from azwatch.history import ChartPoint
 from azwatch.policy import Restart, cooldown_anchor, effective_cooldown
 from azwatch.progress import format_duration
@@ -115,6 +116,11 @@ class ContainerView:
     recent_restarts: tuple[RestartView, ...] = ()
     #: The operator's maintenance pause, while it holds.
     pause: PauseView | None = None
+    #: The container keeps exiting by itself (azwatch.crashloop): no restart by azwatch.
+    crash_loop: bool = False
+    #: Exits by itself seen so far, and the latest one in words (``None``: none yet).
+    crashes: int = 0
+    last_exit: str | None = None
 
     @property
     def paused(self) -> bool:
@@ -247,7 +253,18 @@ def _container(book: Book, now: float, wall: float, log: LogView) -> ContainerVi
             for r in book.restart_log.records()
         ),
         pause=_pause(book, now, wall),
+        crash_loop=book.crashes.loop is not None,
+        crashes=book.crashes.total,
+        last_exit=_last_exit(book),
     )
+
+
+def _last_exit(book: Book) -> str | None:
+    last = book.crashes.last
+    if last is None:
+        return None
+    fatal = f"; last fatal line: {last.fatal}" if last.fatal else ""
+    return exit_words(last.code) + fatal
 
 
 def _history(book: Book, now: float, wall: float) -> tuple[ChartPoint, ...]:
@@ -360,6 +377,9 @@ def _container_document(view: ContainerView) -> dict[str, Any]:
             "genesis": view.genesis,
         },
         "references_on_another_chain": list(view.wrong_chain),
+        "crash_loop": view.crash_loop,
+        "crashes": view.crashes,
+        "last_exit": view.last_exit,
         "head": view.head,
         "lag": view.lag,
         "restarts": view.restarts,

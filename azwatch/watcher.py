@@ -44,7 +44,7 @@ from azwatch.containers import (
 from azwatch.control import ControlAccess
 from azwatch.dockerevents import ContainerEvent, EventStream
 from azwatch.effects import Effect, LogRecord, Reported, RestartContainer, SendNotice
-from azwatch.events import ContainerStatus, Event
+from azwatch.events import ContainerExited, ContainerStatus, Event
 from azwatch.follower import FollowStatus, LogFollower, loop_time
 from azwatch.head import HeadPoller, PollResult
 from azwatch.http import Control, serve
@@ -87,6 +87,9 @@ class _Control:
 
 #: Seconds the control endpoint waits for the decision task to apply a message.
 CONTROL_DEADLINE = 5.0
+#: How long after a ``kill`` event (``docker stop``, ``docker restart``, azwatch's restart) a
+#: ``die`` is the end that was asked for, not an exit by itself.
+ASKED_STOP_WINDOW = 900.0
 
 
 class Watcher:
@@ -115,6 +118,8 @@ class Watcher:
         self.http_address: tuple[str, int] | None = None
         self._restarter = restarter
         self._scopes: dict[str, anyio.CancelScope] = {}
+        #: When each container was last sent a signal through Docker (its ``kill`` event).
+        self._killed_at: dict[str, float] = {}
         self._last_poll: PollResult | None = None
         self._docker: aiodocker.Docker | None = None
         self._group: anyio.abc.TaskGroup | None = None
@@ -283,6 +288,9 @@ class Watcher:
     async def _on_docker_event(self, event: ContainerEvent) -> None:
         if self._matches_label(event) and event.action in ("start", "create", "rename"):
             self._add(event.name)
+        if event.action == "kill":
+            self._killed_at[event.name] = self.clock()
+        by_itself = event.action == "die" and self._exited_by_itself(event.name)
         names = {event.name}
         old_name = event.attributes.get("oldName", "").lstrip("/")
         if event.action == "rename" and old_name:
@@ -295,7 +303,11 @@ class Watcher:
             if status is not None:
                 # Docker reports events with a delay; place this one on our clock.
                 seen_at = on_loop_clock(event.time_ns, self.clock())
-                await self._emit(name, [replace(status, seen_at=seen_at)])
+                events: list[Event] = [replace(status, seen_at=seen_at)]
+                if by_itself and name == event.name:
+                    code = exit_code(event.attributes.get("exitCode"))
+                    events.append(ContainerExited(code, seen_at=seen_at))
+                await self._emit(name, events)
             if (
                 event.action == "destroy"
                 and self.config.container_label
@@ -305,6 +317,11 @@ class Watcher:
                 await self._send.send(_Forget(name))
                 continue
             follower.wake()
+
+    def _exited_by_itself(self, name: str) -> bool:
+        """A ``die`` no ``kill`` asked for shortly before: the run ended by itself."""
+        killed_at = self._killed_at.pop(name, None)
+        return killed_at is None or self.clock() - killed_at > ASKED_STOP_WINDOW
 
     def _matches_label(self, event: ContainerEvent) -> bool:
         watched = self.config.watches_label
@@ -393,13 +410,20 @@ def _status_after(event: ContainerEvent, *, renamed_away: bool) -> ContainerStat
     if renamed_away:
         return ContainerStatus(False, f"renamed to {event.name}")
     if event.action == "die":
-        code = event.attributes.get("exitCode")
-        return ContainerStatus(False, f"exited (exit code {code})" if code else "exited")
+        code = exit_code(event.attributes.get("exitCode"))
+        return ContainerStatus(False, f"exited (exit code {'unknown' if code is None else code})")
     if event.action == "pause":
         return ContainerStatus(False, "paused")
     if event.action == "destroy":
         return ContainerStatus(False, "removed")
     return None
+
+
+def exit_code(value: str | None) -> int | None:
+    """The ``die`` event's ``exitCode``; ``None`` when Docker gave none that is a number."""
+    if value is None or not value.strip().isdigit():
+        return None
+    return int(value)
 
 
 def _log_view(status: FollowStatus, now: float) -> LogView:
