@@ -71,9 +71,12 @@ class Crashes:
 
 
 def count_exit(crashes: Crashes, exit: Exit) -> tuple[Crashes, bool]:
-    """*crashes* with *exit* counted, and whether it was new (a run's exit counts once)."""
+    """*crashes* with *exit* counted, and whether it was new (a run's exit counts once).
+
+    A second report of a counted exit only adds the fatal line the first one lacked.
+    """
     if exit.run_id is not None and exit.run_id in crashes.counted_runs:
-        return crashes, False
+        return _with_fatal(crashes, exit), False
     horizon = exit.at - CRASH_LOOP_WINDOW
     recent = tuple(sorted((*(e for e in crashes.recent if e.at >= horizon), exit), key=_at))
     counted = crashes.counted_runs
@@ -99,6 +102,20 @@ def loop_ends_at(crashes: Crashes, run_started_at: float, cooldown: float) -> fl
 def end_loop(crashes: Crashes) -> Crashes:
     """*crashes* once its loop is over (the exits stay counted)."""
     return replace(crashes, loop=None)
+
+
+def _with_fatal(crashes: Crashes, report: Exit) -> Crashes:
+    if report.fatal is None:
+        return crashes
+
+    def told(exit: Exit) -> Exit:
+        same = exit.run_id == report.run_id and exit.fatal is None
+        return replace(exit, fatal=report.fatal) if same else exit
+
+    loop = crashes.loop
+    if loop is not None:
+        loop = replace(loop, last=told(loop.last))
+    return replace(crashes, recent=tuple(told(e) for e in crashes.recent), loop=loop)
 
 
 def _at(exit: Exit) -> float:

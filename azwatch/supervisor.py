@@ -401,6 +401,7 @@ class Supervisor:
         exit = Exit(at, event.exit_code, run_id, fatal)
         crashes, new = count_exit(book.crashes, exit)
         if not new:
+            book.crashes = crashes  # it may have told the fatal line the first report lacked
             return
         was_looping, book.crashes = book.crashes.loop is not None, crashes
         window = format_duration(CRASH_LOOP_WINDOW)

@@ -89,6 +89,10 @@ def test_a_runs_exit_counts_once_however_often_it_is_reported() -> None:
     assert new
     again, new = count_exit(crashes, Exit(1.2, 123, "run-1"))  # the inspect after the die event
     assert (again, new) == (crashes, False)
+    told, new = count_exit(crashes, Exit(1.2, 123, "run-1", fatal="Error: db"))
+    assert not new
+    assert told.total == 1
+    assert told.last == Exit(1.0, 123, "run-1", fatal="Error: db")  # the words it lacked
     unknown, new = count_exit(crashes, Exit(2.0, None, None))  # a run nobody named counts
     assert new
     assert unknown.total == 2
