@@ -80,6 +80,8 @@ class FollowStatus:
     lines: int = 0
     lines_cut: int = 0
     silences: int = 0
+    #: Since when no container has the watched name (``None``: one has, or not looked yet).
+    missing_since: float | None = None
 
 
 class LogFollower:
@@ -132,6 +134,10 @@ class LogFollower:
                 continue
             if info is not None and self.on_inspect is not None:
                 await self.on_inspect(self.name, info)
+            if info is not None:
+                self.status.missing_since = None
+            elif self.status.missing_since is None:
+                self.status.missing_since = self.clock()
             if info is None:
                 await self.emit(self.name, [ContainerStatus(False, "missing")])
                 self._note("missing", "no such container; waiting for it to appear")

@@ -35,6 +35,18 @@ class LogView:
     silences: int = 0
     last_line_age: float | None = None
     attached_age: float | None = None
+    #: Seconds since no container has the watched name (``None``: one has).
+    missing_age: float | None = None
+
+
+#: A watched name that matches no container is a health problem after this long (or two
+#: ``CHECK_INTERVAL``, if longer): a misspelled ``CONTAINER_NAME`` must not stay green.
+MISSING_GRACE = 60.0
+
+
+def missing_grace(config: Config) -> float:
+    """How long a watched name may match no container before ``/healthz`` says so."""
+    return max(MISSING_GRACE, 2 * config.check_interval)
 
 
 @dataclass(frozen=True, slots=True)
@@ -309,6 +321,14 @@ def health_problems(
         problem = _follow_problem(view, config.log_silence_timeout)
         if problem is not None:
             problems.append(f"{view.name}: {problem}")
+        missing = view.log.missing_age
+        # In label mode a container is watched because it exists; only a name can be wrong.
+        named = view.name in config.container_names
+        if named and missing is not None and missing > missing_grace(config):
+            problems.append(
+                f"{view.name}: no container has this name for {format_duration(missing)} "
+                "(is CONTAINER_NAME right?)"
+            )
     return problems
 
 
@@ -418,6 +438,7 @@ def _container_document(view: ContainerView) -> dict[str, Any]:
             "attaches": log.attaches,
             "silences": log.silences,
             "last_line_age": log.last_line_age,
+            "missing_age": log.missing_age,
         },
     }
 

@@ -186,6 +186,9 @@ class Book:
     capped_notified: bool = False
     restarts_by_rule: dict[str, int] = field(default_factory=dict)
     failed_restarts: int = 0
+    #: The latest restart failure's detail and how many in a row failed with it (a refusal
+    #: that stays, e.g. a proxy's 403, is said in full once).
+    failing: tuple[str, int] | None = None
     last_restart_at: float | None = None
     #: Since when the container is down, and whether the operator was told.
     down_since: float | None = None
@@ -569,13 +572,21 @@ class Supervisor:
         book.state = apply(book.state, result, now, book.config)
         book.dirty = True
         if result.ok:
+            book.failing = None
             self._log(logging.INFO, book.name, "restart_done", f"restart done: {result.detail}")
             return
         book.failed_restarts += 1
         book.restart_log.judge(f"restart failed: {result.detail}")
+        verdict, book.verdict = book.verdict, None
+        failing = book.failing
+        if failing is not None and failing[0] == result.detail:
+            book.failing = (result.detail, failing[1] + 1)
+            text = f"restart failed again, as before ({failing[1] + 1} in a row): {result.detail}"
+            self._log(logging.WARNING, book.name, "restart_failed_again", text)
+            return
+        book.failing = (result.detail, 1)
         text = f"restart failed: {result.detail}; the rules will decide again after the cooldown"
         self._log(logging.ERROR, book.name, "restart_failed", text)
-        verdict, book.verdict = book.verdict, None
         body = text if verdict is None else f"{_restart_words(verdict.decision)}\n{text}"
         self._notify(
             f"restart_failed:{book.name}",

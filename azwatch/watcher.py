@@ -49,8 +49,9 @@ from azwatch.follower import FollowStatus, LogFollower, loop_time
 from azwatch.head import HeadPoller, PollResult
 from azwatch.http import Control, serve
 from azwatch.notify import Notifier
+from azwatch.progress import format_duration
 from azwatch.redaction import redact_url
-from azwatch.restarter import DockerRestarter, DryRunRestarter, Restarter
+from azwatch.restarter import RESTART_MARGIN, DockerRestarter, DryRunRestarter, Restarter
 from azwatch.snapshot import EndpointProblem, HeadView, LogView, Snapshot, age, take
 from azwatch.supervisor import (
     ContainerEvents,
@@ -386,7 +387,40 @@ class Watcher:
                     pass  # the log records above already tell the operator
 
     async def _run_restart(self, name: str, restarter: Restarter, stop_timeout: float) -> None:
-        result = await restarter.restart(name, stop_timeout=stop_timeout)
+        finished = stopping = False
+        began = self.clock()
+
+        async def say_if_stopped() -> None:
+            # The restart itself is shielded: a watcher told to stop waits for it.
+            try:
+                await anyio.sleep_forever()
+            finally:
+                if not finished:
+                    nonlocal stopping
+                    stopping = True
+                    left = stop_timeout + RESTART_MARGIN - (self.clock() - began)
+                    logger.warning(
+                        "%s: stopping while its restart is in flight: waiting up to %s for "
+                        "Docker to finish it (Docker completes a restart even when azwatch is "
+                        "killed meanwhile, so the node is not left stopped)",
+                        name,
+                        format_duration(max(0.0, left)),
+                        extra={"container": name, "event": "stop_waits_for_restart"},
+                    )
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(say_if_stopped)
+            result = await restarter.restart(name, stop_timeout=stop_timeout)
+            finished = True
+            group.cancel_scope.cancel()
+        if stopping:  # the decision task is gone: say here how it ended
+            logger.warning(
+                "%s: restart %s while azwatch was stopping: %s",
+                name,
+                "done" if result.ok else "failed",
+                result.detail,
+                extra={"container": name, "event": "restart_done_while_stopping"},
+            )
         assert self._send is not None
         await self._send.send(RestartDone(name, result))
 
@@ -437,4 +471,5 @@ def _log_view(status: FollowStatus, now: float) -> LogView:
         silences=status.silences,
         last_line_age=age(now, status.last_line_at),
         attached_age=age(now, status.attached_at),
+        missing_age=age(now, status.missing_since),
     )
