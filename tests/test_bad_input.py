@@ -7,7 +7,9 @@ a cooldown. The live halves are in tests/test_bad_input_docker.py.
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from test_snapshot_http import HEAD, VIEW
@@ -17,6 +19,7 @@ from test_supervisor import Drive, restart_now
 from azwatch.commands import EXIT_BLIND, EXIT_OK, EXIT_WOULD_RESTART, CheckResult
 from azwatch.config import Config
 from azwatch.policy import Facts, Hold, HoldReason, Restart, Rule
+from azwatch.restarter import RESTART_MARGIN
 from azwatch.snapshot import LogView, health_problems, missing_grace
 
 MISSING = LogView(waiting="missing", detail="no such container; waiting for it to appear")
@@ -95,3 +98,26 @@ def test_a_restart_refused_again_and_again_is_said_in_full_once() -> None:
     ]
     assert drive.notices().count("azwatch: restart of node failed") == 1
     assert drive.supervisor.books["node"].failed_restarts == 3
+
+
+ROOT = Path(__file__).resolve().parent.parent
+#: The longest a stopping azwatch waits for its restart, with the default STOP_TIMEOUT.
+LONGEST_RESTART = Config(container_names=("node",)).stop_timeout + RESTART_MARGIN
+
+
+def test_every_example_gives_azwatch_a_stop_timeout_that_covers_the_longest_restart() -> None:
+    """Docker's default 10 s grace would kill azwatch mid-restart (the node still comes back,
+    but azwatch would not see how its restart ended)."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    runs = re.findall(r"docker run -d\b.*?\n(?:.*\\\n)*.*azwatch\s*$", readme, re.M)
+    assert len(runs) == 2, runs
+    for command in runs:
+        (seconds,) = re.findall(r"--stop-timeout (\d+)", command)
+        assert int(seconds) > LONGEST_RESTART, command
+    compose = (ROOT / "examples" / "docker-compose.yml").read_text(encoding="utf-8")
+    service = compose.split("\n  azwatch:\n", 1)[1].split("\nnetworks:", 1)[0]
+    (grace,) = re.findall(r"^    stop_grace_period: (\d+)s$", service, re.M)
+    assert int(grace) > LONGEST_RESTART
+    unit = (ROOT / "examples" / "systemd" / "azwatch.service").read_text(encoding="utf-8")
+    (timeout,) = re.findall(r"^TimeoutStopSec=(\d+)s$", unit, re.M)
+    assert int(timeout) > LONGEST_RESTART
