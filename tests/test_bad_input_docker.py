@@ -7,7 +7,9 @@
 * azwatch told to stop while its restart is in flight says what it waits for, waits, and
   leaves the node running;
 * a socket proxy that answers 403 to restart: said once, the watcher goes on, nothing is
-  restarted.
+  restarted;
+* a reference whose genesis comes in an unexpected form, then is redeployed on another
+  chain: each said once, never a restart.
 """
 
 from __future__ import annotations
@@ -21,11 +23,12 @@ import aiohttp
 import anyio
 import pytest
 from dockerkit import DockerEvents, FakeNode, FakeNodeFactory
-from fakerpc import FakeRpc
+from fakerpc import TESTNET_GENESIS, FakeRpc
 from proxykit import SocketProxy, haproxy_binary
 from watchkit import NODE, HeadMover, eventually, running, scaled
 
 from azwatch import snapshot as snapshots
+from azwatch.policy import HoldReason
 
 pytestmark = pytest.mark.docker
 
@@ -134,3 +137,39 @@ async def test_a_proxy_refusing_restart_is_said_once_and_the_watcher_goes_on(
     assert "Docker answered 403" in said
     assert len(messages(caplog, "restart_failed_again")) >= 2
     assert node.started_at() == before
+
+
+async def test_a_reference_redeployed_on_another_chain_or_with_an_odd_genesis_never_restarts(
+    fake_node: FakeNodeFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The node's only reference is redeployed twice: first on testnet, then answering its
+    genesis in an unexpected form; each time the node lags 500 behind what it answers. Each
+    is said once; the node is never restarted."""
+    caplog.set_level(logging.INFO, logger="azwatch")
+    node = fake_node(**NODE)
+    async with FakeRpc() as rpc:
+        mover = HeadMover(rpc, node)
+        config = scaled((node.name,), rpc.url)
+        with DockerEvents(node.name) as events:
+            async with running(config, mover) as watcher:
+                book = watcher.supervisor.books[node.name]
+
+                def held() -> HoldReason | None:
+                    return getattr(book.decision, "reason", None)
+
+                await eventually(lambda: held() is HoldReason.HEALTHY, within=15, what="healthy")
+                for genesis, said in ((TESTNET_GENESIS, "another chain"), ("0x1234", "form")):
+                    rpc.mode = "http_500"  # the redeploy: down for a moment ...
+                    await eventually(lambda: book.state.head_error, within=5, what="a failure")
+                    rpc.mode, rpc.genesis, mover.offset = "ok", genesis, 500  # ... then back
+                    await eventually(
+                        lambda: held() is HoldReason.WRONG_CHAIN, within=10, what=f"held: {said}"
+                    )
+                    await anyio.sleep(2 * config.cooldown)
+                    assert held() is HoldReason.WRONG_CHAIN
+    assert "kill" not in events.actions()
+    assert book.state.restarts == 0
+    (other,) = messages(caplog, "reference_wrong_chain")
+    assert "serves another chain (genesis 0x05d5…60c5) than the node (0x7025…344e)" in other
+    odd = [r for r in caplog.records if "unexpected form" in r.getMessage()]
+    assert len(odd) == 1

@@ -559,3 +559,19 @@ async def test_a_genesis_in_an_unexpected_form_is_said_once_and_never_a_chain(
         if "which chain" in r.getMessage() or "unexpected form" in r.getMessage()
     ]
     assert len(said) == 1
+
+
+async def test_a_known_chain_is_forgotten_when_the_endpoint_comes_back_unable_to_tell_it(
+    session: aiohttp.ClientSession,
+) -> None:
+    """Redeployed, it answers heads but its genesis in an unexpected form: it is no longer
+    taken for the chain it served before."""
+    async with FakeRpc(1000) as rpc:
+        poller = HeadPoller(session, [rpc.url], timeout=TIMEOUT)
+        first = await poller.poll()
+        rpc.mode = "http_500"
+        await poller.poll()
+        rpc.mode, rpc.genesis = "ok", "0x1234"
+        again = await poller.poll()
+    assert [s.genesis for s in first.sources] == ["0x7025…344e"]
+    assert [(s.head, s.genesis) for s in again.sources] == [(1000, None)]
