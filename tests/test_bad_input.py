@@ -121,3 +121,17 @@ def test_every_example_gives_azwatch_a_stop_timeout_that_covers_the_longest_rest
     unit = (ROOT / "examples" / "systemd" / "azwatch.service").read_text(encoding="utf-8")
     (timeout,) = re.findall(r"^TimeoutStopSec=(\d+)s$", unit, re.M)
     assert int(timeout) > LONGEST_RESTART
+
+
+def test_every_test_the_safety_page_names_exists() -> None:
+    """docs/safety.md proves each promise by naming tests: a renamed test must not leave it
+    naming nothing."""
+    page = (ROOT / "docs" / "safety.md").read_text(encoding="utf-8")
+    named = re.findall(r"`(tests/[\w/]+\.py)::(\w+)`", page)
+    assert len(named) >= 30, named
+    missing = []
+    for path, name in named:
+        source = (ROOT / path).read_text(encoding="utf-8")
+        if not re.search(rf"^(?:async )?def {name}\(", source, re.M):
+            missing.append(f"{path}::{name}")
+    assert missing == []
