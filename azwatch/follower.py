@@ -10,7 +10,10 @@ inclusive) are skipped exactly, however many share one timestamp.
 Each attach reads in two requests: first the log as it is (no follow: the response ends at
 the present), then, once :class:`~azwatch.events.LogCaughtUp` is emitted, the live stream
 from where the first one ended. A container that is not running is waited for (woken by
-Docker events), never spun on.
+Docker events), never spun on. A run that ended by itself (Docker's restart policy is
+starting it again, or ``RestartCount`` stepped over it) is reported once as
+:class:`~azwatch.events.ContainerExited`, with the fatal and entrypoint lines of a run too
+short to have been followed.
 """
 
 from __future__ import annotations

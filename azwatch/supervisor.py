@@ -9,7 +9,9 @@ else happens. No I/O, no clock, no asyncio: the live watcher drives it in real t
 
 Around :func:`azwatch.policy.decide` it keeps the bookkeeping an operator reads: whether a
 restart helped (judged by what its rule was about), a lost reference and its return, a
-container that stays down, the back-off reaching its cap, fatal lines, the transitions of
+container that stays down, the back-off reaching its cap, fatal lines, a container's exits
+by itself and the crash loop they make (:mod:`azwatch.crashloop`: no restart while it
+lasts), a misconfigured container (its entrypoint's errors), the transitions of
 sync mode and block production (once the log is live: a run's tail is history, summarised
 once when the follower reaches the present), label overrides, and the summary line of every
 ``CHECK_INTERVAL``.
