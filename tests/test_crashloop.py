@@ -33,6 +33,7 @@ from azwatch.events import (
     RunStarted,
 )
 from azwatch.metrics import registry_for
+from azwatch.page import render
 from azwatch.policy import Hold, HoldReason
 from azwatch.snapshot import HeadView, document, take
 from azwatch.watcher import exit_code
@@ -235,3 +236,19 @@ def test_a_die_events_exit_code_docker_cannot_report_is_unknown(
     attribute: str | None, code: int | None
 ) -> None:
     assert exit_code(attribute) == code
+
+
+def test_the_status_page_shows_the_crash_loop_and_the_last_exit() -> None:
+    drive = Drive(replace(CONFIG, catch_up_rate=0.0))
+    for i, at in enumerate((10, 20, 30), start=1):
+        crash(drive, at, run=i)
+    snapshot = take(drive.supervisor, now=31, wall=1e9, logs={}, head=HeadView(None, None))
+    page = render(snapshot)
+    assert '<span class="badge bad">crash loop</span>' in page
+    assert (
+        '<dt>exits by itself</dt><dd><span class="bad">3</span>, the last with exit code 123: '
+        "the node exited non-zero</dd>"
+    ) in page
+    quiet = render(take(Drive().supervisor, now=31, wall=1e9, logs={}, head=HeadView(None, None)))
+    assert "crash loop" not in quiet
+    assert "exits by itself" not in quiet
