@@ -59,6 +59,13 @@ async def test_a_node_exiting_again_and_again_is_a_crash_loop_azwatch_never_rest
                 )
                 # Several cooldowns more of exits: still said once, never restarted.
                 await anyio.sleep(3 * config.cooldown)
+                # Each run's end is counted once, though the die event, the inspect of the
+                # restarting container and its RestartCount each report it.
+                await eventually(
+                    lambda: book.crashes.total == events.actions().count("die"),
+                    within=10,
+                    what="one exit counted per die Docker reported",
+                )
                 assert held_for(watcher, node.name) is HoldReason.CRASH_LOOP
                 text = metrics(watcher)
                 assert f'azwatch_crash_loop{{container="{node.name}"}} 1.0' in text
