@@ -455,7 +455,7 @@ class Supervisor:
             book.crashes = end_loop(crashes)
             text = f"crash loop over: running for {format_duration(cooldown)} since the last exit"
             self._log(logging.INFO, book.name, "crash_loop_over", text)
-            self._notify(f"crash_loop:{book.name}", f"azwatch: {book.name} runs again", text)
+            self._notify(f"crash_loop_over:{book.name}", f"azwatch: {book.name} runs again", text)
             return decision
         last = loop.last
         detail = (

@@ -22,6 +22,7 @@ from azwatch.crashloop import (
     exit_words,
     loop_ends_at,
 )
+from azwatch.effects import SendNotice
 from azwatch.events import (
     BlockImported,
     ContainerExited,
@@ -160,6 +161,9 @@ def test_a_crash_loop_is_said_once_and_holds_every_restart_until_a_run_lasts_a_c
     assert drive.logs("crash_loop_over") == [
         "node: crash loop over: running for 1m00s since the last exit"
     ]
+    over = [e.notice for e in drive.effects if isinstance(e, SendNotice)][-1]
+    assert over.title == "azwatch: node runs again"
+    assert over.key != "crash_loop:node"  # not suppressed as a repeat of the loop's notice
     assert len(drive.restarts()) == 1
 
 
