@@ -4,7 +4,8 @@ Two input shapes are accepted:
 
 * a **scenario**, JSON Lines, one object per line with ``"at"`` (seconds since the scenario
   start, non-decreasing) and exactly one of ``"log"`` (a raw line as ``docker logs`` prints
-  it), ``"head"`` (the reference head), ``"head_error"`` (why the reference failed) or
+  it), ``"head"`` (the reference head), ``"head_error"`` (why the reference failed),
+  ``"exit"`` (the container exited by itself with this exit code, ``null``: unknown) or
   ``"start": true`` (the container began a new run); a ``"comment"`` is allowed beside them;
 * a plain **capture** of ``docker logs -t`` (or ``docker logs`` of a node with its own
   timestamps): times come from the line prefixes, and there are no head samples.
@@ -23,6 +24,8 @@ from dataclasses import dataclass
 from azwatch.config import Config
 from azwatch.effects import Reported, RestartContainer
 from azwatch.events import (
+    ContainerExited,
+    ContainerStatus,
     Event,
     HeadSample,
     HeadUnavailable,
@@ -43,7 +46,7 @@ from azwatch.supervisor import ContainerEvents, HeadPolled, Message, RestartDone
 #: The name the replayed container goes by.
 REPLAY_CONTAINER = "replay"
 
-_EVENT_KEYS = ("log", "head", "head_error", "start")
+_EVENT_KEYS = ("log", "head", "head_error", "exit", "start")
 _ALLOWED_KEYS = frozenset(("at", "comment", *_EVENT_KEYS))
 
 
@@ -107,7 +110,7 @@ def _scenario_records(first: tuple[int, str], rest: Iterator[tuple[int, str]]) -
         present = [key for key in _EVENT_KEYS if key in item]
         if len(present) != 1:
             raise ScenarioError(
-                number, 'expected exactly one of "log", "head", "head_error", "start"'
+                number, 'expected exactly one of "log", "head", "head_error", "exit", "start"'
             )
         key, value = present[0], item[present[0]]
         if key == "log":
@@ -122,6 +125,10 @@ def _scenario_records(first: tuple[int, str], rest: Iterator[tuple[int, str]]) -
             if not isinstance(value, str):
                 raise ScenarioError(number, '"head_error" must be a string')
             yield Record(previous_at, HeadUnavailable(value))
+        elif key == "exit":
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+                raise ScenarioError(number, '"exit" must be an exit code (integer) or null')
+            yield Record(previous_at, ContainerExited(value, seen_at=previous_at))
         else:
             if value is not True:
                 raise ScenarioError(number, '"start" must be true')
@@ -226,6 +233,10 @@ class _Replay:
         elif isinstance(event, RunStarted):
             # A replay's lines are the present as they come: a run's log is live at once.
             message = ContainerEvents(REPLAY_CONTAINER, (event, LogCaughtUp()))
+        elif isinstance(event, ContainerExited):
+            # The run ended by itself: the container is down until the next "start".
+            stopped = ContainerStatus(False, "exited", seen_at=at)
+            message = ContainerEvents(REPLAY_CONTAINER, (stopped, event))
         else:
             message = ContainerEvents(REPLAY_CONTAINER, (event,))
         self.supervisor.handle(message, at)
