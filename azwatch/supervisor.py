@@ -695,7 +695,9 @@ class Supervisor:
         verdict = book.verdict
         if verdict is not None and now >= verdict.due and not book.state.restart_in_flight:
             helped = restart_helped(verdict.decision, book.state, now, book.config)
-            if not helped.startswith("unknown") or now >= verdict.patience:
+            # "yes" is final at once; "no", "not yet" and "unknown" may still turn into a
+            # "yes" while the node catches up (or a head from before the restart ages out).
+            if helped.startswith("yes") or now >= verdict.patience:
                 book.verdict = None
                 self._judge(book, verdict, helped)
         if book.state.unhelped_restarts == 0:

@@ -108,8 +108,9 @@ LONGEST_RESTART = Config(container_names=("node",)).stop_timeout + RESTART_MARGI
 def test_every_example_gives_azwatch_a_stop_timeout_that_covers_the_longest_restart() -> None:
     """Docker's default 10 s grace would kill azwatch mid-restart (the node still comes back,
     but azwatch would not see how its restart ended)."""
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    runs = re.findall(r"docker run -d\b.*?\n(?:.*\\\n)*.*azwatch\s*$", readme, re.M)
+    pages = [ROOT / "README.md", ROOT / "docs" / "migrating.md"]
+    text = "\n".join(page.read_text(encoding="utf-8") for page in pages)
+    runs = re.findall(r"docker run -d\b.*?\n(?:.*\\\n)*.*azwatch\s*$", text, re.M)
     assert len(runs) == 2, runs
     for command in runs:
         (seconds,) = re.findall(r"--stop-timeout (\d+)", command)
