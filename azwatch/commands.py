@@ -35,11 +35,11 @@ from azwatch.containers import (
     redacted_docker_url,
     unix_socket_path,
 )
-from azwatch.events import ContainerStatus, Event, LogCaughtUp, RunStarted
+from azwatch.events import ContainerStatus, Event, HeadUnavailable, LogCaughtUp, RunStarted
 from azwatch.head import HeadPoller
 from azwatch.logcursor import LogCursor, resume
 from azwatch.logparse import LineAssembler, parse_line
-from azwatch.policy import BLIND_REASONS, Decision, Restart, decide
+from azwatch.policy import BLIND_REASONS, Decision, Hold, Restart, decide
 from azwatch.probewatch import ProbeWatcher
 from azwatch.progress import format_block, format_value
 from azwatch.state import NodeState, apply, initial_state
@@ -193,10 +193,13 @@ class CheckResult:
     name: str
     decision: Decision | None
     problem: str | None = None
+    #: Why no reference endpoint could be reached (``None``: one answered). Blind, whatever
+    #: the decision: a cooldown hides it from the rules, not from the operator.
+    unreachable: str | None = None
 
     @property
     def exit_code(self) -> int:
-        if self.decision is None:
+        if self.decision is None or self.unreachable is not None:
             return EXIT_BLIND
         if isinstance(self.decision, Restart):
             return EXIT_WOULD_RESTART
@@ -205,6 +208,11 @@ class CheckResult:
     def describe(self) -> str:
         if self.decision is None:
             return f"{self.name}: cannot observe: {self.problem}"
+        if self.unreachable is not None and isinstance(self.decision, Hold):
+            return (
+                f"{self.name}: cannot observe: no reference endpoint can be reached "
+                f"({self.unreachable}); {self.decision.reason}: {self.decision.detail}"
+            )
         facts = self.decision.facts
         numbers = (
             f"lag {format_value(facts.lag)}, best {format_block(facts.best)}, "
@@ -246,12 +254,14 @@ async def check_once(config: Config) -> list[CheckResult]:
                 ]
             poller = HeadPoller(session, config.rpc_urls, timeout=config.rpc_timeout)
             looks = [await _Look.take(docker, name, config) for name in names]
+            unreachable: str | None = None
             for round_ in range(2):
                 if round_:
                     await anyio.sleep(min(2.0, config.rpc_poll_interval))
                     for look in looks:
                         await look.read_more(docker)
                 event = (await poller.poll()).event()
+                unreachable = event.reason if isinstance(event, HeadUnavailable) else None
                 for look in looks:
                     look.apply(event)
         except DOCKER_TRANSIENT as error:
@@ -264,7 +274,7 @@ async def check_once(config: Config) -> list[CheckResult]:
     return [
         CheckResult(look.name, None, look.problem)
         if look.problem is not None
-        else CheckResult(look.name, decide(look.state, now, config))
+        else CheckResult(look.name, decide(look.state, now, config), unreachable=unreachable)
         for look in looks
     ]
 

@@ -112,6 +112,8 @@ class ContainerInfo:
     log_driver: str
     tty: bool
     labels: dict[str, str]
+    #: Starts by Docker's restart policy since the container was last started by hand.
+    restart_count: int = 0
 
     @property
     def run_key(self) -> str:
@@ -171,7 +173,12 @@ class ContainerInfo:
             log_driver=str(log_config.get("Type") or "json-file"),
             tty=bool(config.get("Tty")),
             labels=dict(config.get("Labels") or {}),
+            restart_count=_whole(data.get("RestartCount")),
         )
+
+
+def _whole(value: object) -> int:
+    return value if isinstance(value, int) and value >= 0 else 0
 
 
 async def inspect(docker: aiodocker.Docker, name: str) -> ContainerInfo | None:

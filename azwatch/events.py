@@ -159,6 +159,24 @@ class ContainerStatus:
 
 
 @dataclass(frozen=True, slots=True)
+class ContainerExited:
+    """A run of the container ended by itself: not by azwatch's restart, nor a stop or
+    restart someone asked Docker for (the shell leaves those out).
+
+    *exit_code* is ``State.ExitCode`` or the ``die`` event's ``exitCode``; ``None`` when
+    Docker could not report one. *run_id* is the run that ended, when the shell knows it
+    (an inspect); ``None``: the run that was current at *seen_at*. *last_words* are the
+    fatal and entrypoint lines of that run the shell read after it ended (a run too short
+    to be followed live).
+    """
+
+    exit_code: int | None
+    run_id: str | None = None
+    seen_at: float | None = None
+    last_words: tuple[FatalLine | EntrypointError, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class ReferenceAnswer:
     """One reference endpoint's head in a poll round, with the chain it serves.
 
@@ -260,6 +278,7 @@ class NodeUnavailable:
 WatcherEvent = (
     RunStarted
     | ContainerStatus
+    | ContainerExited
     | HeadSample
     | HeadUnavailable
     | NodeSample

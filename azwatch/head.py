@@ -745,6 +745,8 @@ class HeadPoller:
                 return
             shown = _Scrubber(endpoint.url).snippet(json.dumps(result), 80)
             problem = f"answered its genesis hash in an unexpected form: {shown}"
+        # Asked again after a failure (a redeploy?), the chain it told before no longer holds.
+        endpoint.genesis = None
         if problem != endpoint.genesis_problem:
             endpoint.genesis_problem = problem
             self._log.warning("head endpoint %s %s", endpoint.label, problem)

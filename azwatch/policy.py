@@ -50,6 +50,8 @@ class HoldReason(StrEnum):
 
     NOT_RUNNING = "container_not_running"
     RESTART_IN_FLIGHT = "restart_in_progress"
+    #: The container keeps exiting by itself (azwatch.crashloop): restarting never helps.
+    CRASH_LOOP = "crash_loop"
     COOLDOWN = "cooldown"
     LOG_HISTORY = "reading_log_history"
     LOG_SILENT = "log_silent"

@@ -7,7 +7,8 @@ Two input shapes are accepted:
   it), ``"head"`` (the reference head), ``"head_error"`` (why the reference failed),
   ``"head_finalized"`` (the reference's finalized block), ``"node"`` (a node-channel sample:
   an object with any of ``best``, ``finalized``, ``peers``, ``syncing``, ``ready``),
-  ``"node_error"`` (why a node-channel poll failed) or ``"start": true`` (the container began
+  ``"node_error"`` (why a node-channel poll failed), ``"exit"`` (the container exited by
+  itself with this exit code, ``null``: unknown) or ``"start": true`` (the container began
   a new run); a ``"comment"`` is allowed beside them;
 * a plain **capture** of ``docker logs -t`` (or ``docker logs`` of a node with its own
   timestamps): times come from the line prefixes, and there are no head samples.
@@ -26,6 +27,8 @@ from dataclasses import dataclass
 from azwatch.config import Config
 from azwatch.effects import Reported, RestartContainer
 from azwatch.events import (
+    ContainerExited,
+    ContainerStatus,
     Event,
     HeadSample,
     HeadUnavailable,
@@ -57,7 +60,7 @@ from azwatch.supervisor import (
 #: The name the replayed container goes by.
 REPLAY_CONTAINER = "replay"
 
-_EVENT_KEYS = ("log", "head", "head_error", "head_finalized", "node", "node_error", "start")
+_EVENT_KEYS = ("log", "head", "head_error", "head_finalized", "node", "node_error", "exit", "start")
 #: The fields of a ``"node"`` object and whether each is a block count (else a flag).
 _NODE_FIELDS = {"best": True, "finalized": True, "peers": True, "syncing": False, "ready": False}
 #: The failure kind a scenario's ``"node_error"`` is counted as.
@@ -151,6 +154,10 @@ def _scenario_records(first: tuple[int, str], rest: Iterator[tuple[int, str]]) -
             if not isinstance(value, str):
                 raise ScenarioError(number, '"node_error" must be a string')
             yield Record(previous_at, NodeUnavailable(SCENARIO_FAILURE, value))
+        elif key == "exit":
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+                raise ScenarioError(number, '"exit" must be an exit code (integer) or null')
+            yield Record(previous_at, ContainerExited(value, seen_at=previous_at))
         else:
             if value is not True:
                 raise ScenarioError(number, '"start" must be true')
@@ -286,6 +293,10 @@ class _Replay:
         elif isinstance(event, RunStarted):
             # A replay's lines are the present as they come: a run's log is live at once.
             message = ContainerEvents(REPLAY_CONTAINER, (event, LogCaughtUp()))
+        elif isinstance(event, ContainerExited):
+            # The run ended by itself: the container is down until the next "start".
+            stopped = ContainerStatus(False, "exited", seen_at=at)
+            message = ContainerEvents(REPLAY_CONTAINER, (stopped, event))
         else:
             message = ContainerEvents(REPLAY_CONTAINER, (event,))
         self.supervisor.handle(message, at)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from azwatch.config import Config
+from azwatch.crashloop import exit_words
 from azwatch.history import ChartPoint
 from azwatch.policy import Restart, cooldown_anchor, effective_cooldown
 from azwatch.progress import format_duration
@@ -35,6 +36,18 @@ class LogView:
     silences: int = 0
     last_line_age: float | None = None
     attached_age: float | None = None
+    #: Seconds since no container has the watched name (``None``: one has).
+    missing_age: float | None = None
+
+
+#: A watched name that matches no container is a health problem after this long (or two
+#: ``CHECK_INTERVAL``, if longer): a misspelled ``CONTAINER_NAME`` must not stay green.
+MISSING_GRACE = 60.0
+
+
+def missing_grace(config: Config) -> float:
+    """How long a watched name may match no container before ``/healthz`` says so."""
+    return max(MISSING_GRACE, 2 * config.check_interval)
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +162,11 @@ class ContainerView:
     signals: tuple[SignalView, ...] = ()
     #: The node channel, when ``NODE_RPC_URL`` or ``NODE_METRICS_URL`` is set (or it told).
     node: NodeChannelView | None = None
+    #: The container keeps exiting by itself (azwatch.crashloop): no restart by azwatch.
+    crash_loop: bool = False
+    #: Exits by itself seen so far, and the latest one in words (``None``: none yet).
+    crashes: int = 0
+    last_exit: str | None = None
 
     @property
     def paused(self) -> bool:
@@ -324,7 +342,18 @@ def _container(
         pause=_pause(book, now, wall),
         signals=signal_views,
         node=node,
+        crash_loop=book.crashes.loop is not None,
+        crashes=book.crashes.total,
+        last_exit=_last_exit(book),
     )
+
+
+def _last_exit(book: Book) -> str | None:
+    last = book.crashes.last
+    if last is None:
+        return None
+    fatal = f"; last fatal line: {last.fatal}" if last.fatal else ""
+    return exit_words(last.code) + fatal
 
 
 def _history(book: Book, now: float, wall: float) -> tuple[ChartPoint, ...]:
@@ -372,6 +401,14 @@ def health_problems(
         problem = _follow_problem(view, config.log_silence_timeout)
         if problem is not None:
             problems.append(f"{view.name}: {problem}")
+        missing = view.log.missing_age
+        # In label mode a container is watched because it exists; only a name can be wrong.
+        named = view.name in config.container_names
+        if named and missing is not None and missing > missing_grace(config):
+            problems.append(
+                f"{view.name}: no container has this name for {format_duration(missing)} "
+                "(is CONTAINER_NAME right?)"
+            )
     return problems
 
 
@@ -457,6 +494,9 @@ def _container_document(view: ContainerView) -> dict[str, Any]:
             ],
         },
         "references_on_another_chain": list(view.wrong_chain),
+        "crash_loop": view.crash_loop,
+        "crashes": view.crashes,
+        "last_exit": view.last_exit,
         "head": view.head,
         "lag": view.lag,
         "restarts": view.restarts,
@@ -495,6 +535,7 @@ def _container_document(view: ContainerView) -> dict[str, Any]:
             "attaches": log.attaches,
             "silences": log.silences,
             "last_line_age": log.last_line_age,
+            "missing_age": log.missing_age,
         },
     }
 

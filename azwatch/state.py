@@ -23,6 +23,7 @@ from azwatch.events import (
     BlockImported,
     BlockPrepared,
     BlockPreSealed,
+    ContainerExited,
     ContainerStatus,
     EntrypointError,
     Event,
@@ -236,6 +237,8 @@ def apply(state: NodeState, event: Event, now: float, config: Config) -> NodeSta
             if not running and seen_at is not None and seen_at < run.started_at:
                 return state  # a late report about the previous run (e.g. our restart's "die")
             return replace(state, running=running, status=detail)
+        case ContainerExited():
+            return state  # counted by the supervisor (azwatch.crashloop); its status comes too
         case HeadSample():
             return _with_sample(state, event, now, config)
         case HeadUnavailable(reason):

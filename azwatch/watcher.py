@@ -45,15 +45,16 @@ from azwatch.containers import (
 from azwatch.control import ControlAccess
 from azwatch.dockerevents import ContainerEvent, EventStream
 from azwatch.effects import Effect, LogRecord, Reported, RestartContainer, SendNotice
-from azwatch.events import ContainerStatus, Event, NodeSample
+from azwatch.events import ContainerExited, ContainerStatus, Event, NodeSample
 from azwatch.follower import FollowStatus, LogFollower, loop_time
 from azwatch.head import HeadPoller, PollResult
 from azwatch.http import Control, serve
 from azwatch.nodepoll import NodePoller
 from azwatch.notify import Notifier
 from azwatch.policy import FINALITY_POLL_EVERY
+from azwatch.progress import format_duration
 from azwatch.redaction import redact_url
-from azwatch.restarter import DockerRestarter, DryRunRestarter, Restarter
+from azwatch.restarter import RESTART_MARGIN, DockerRestarter, DryRunRestarter, Restarter
 from azwatch.snapshot import EndpointProblem, HeadView, LogView, Snapshot, age, take
 from azwatch.supervisor import (
     ContainerEvents,
@@ -94,6 +95,9 @@ class ControlRequest:
 
 #: Seconds the control endpoint waits for the decision task to apply a message.
 CONTROL_DEADLINE = 5.0
+#: How long after a ``kill`` event (``docker stop``, ``docker restart``, azwatch's restart) a
+#: ``die`` is the end that was asked for, not an exit by itself.
+ASKED_STOP_WINDOW = 900.0
 
 
 class Watcher:
@@ -122,6 +126,8 @@ class Watcher:
         self.http_address: tuple[str, int] | None = None
         self._restarter = restarter
         self._scopes: dict[str, anyio.CancelScope] = {}
+        #: When each container was last sent a signal through Docker (its ``kill`` event).
+        self._killed_at: dict[str, float] = {}
         self._last_poll: PollResult | None = None
         self._docker: aiodocker.Docker | None = None
         self._session: aiohttp.ClientSession | None = None
@@ -351,6 +357,9 @@ class Watcher:
     async def _on_docker_event(self, event: ContainerEvent) -> None:
         if self._matches_label(event) and event.action in ("start", "create", "rename"):
             self._add(event.name)
+        if event.action == "kill":
+            self._killed_at[event.name] = self.clock()
+        by_itself = event.action == "die" and self._exited_by_itself(event.name)
         names = {event.name}
         old_name = event.attributes.get("oldName", "").lstrip("/")
         if event.action == "rename" and old_name:
@@ -363,7 +372,11 @@ class Watcher:
             if status is not None:
                 # Docker reports events with a delay; place this one on our clock.
                 seen_at = on_loop_clock(event.time_ns, self.clock())
-                await self._emit(name, [replace(status, seen_at=seen_at)])
+                events: list[Event] = [replace(status, seen_at=seen_at)]
+                if by_itself and name == event.name:
+                    code = exit_code(event.attributes.get("exitCode"))
+                    events.append(ContainerExited(code, seen_at=seen_at))
+                await self._emit(name, events)
             if (
                 event.action == "destroy"
                 and self.config.container_label
@@ -373,6 +386,11 @@ class Watcher:
                 await self._send.send(_Forget(name))
                 continue
             follower.wake()
+
+    def _exited_by_itself(self, name: str) -> bool:
+        """A ``die`` no ``kill`` asked for shortly before: the run ended by itself."""
+        killed_at = self._killed_at.pop(name, None)
+        return killed_at is None or self.clock() - killed_at > ASKED_STOP_WINDOW
 
     def _matches_label(self, event: ContainerEvent) -> bool:
         watched = self.config.watches_label
@@ -433,7 +451,40 @@ class Watcher:
                     pass  # the log records above already tell the operator
 
     async def _run_restart(self, name: str, restarter: Restarter, stop_timeout: float) -> None:
-        result = await restarter.restart(name, stop_timeout=stop_timeout)
+        finished = stopping = False
+        began = self.clock()
+
+        async def say_if_stopped() -> None:
+            # The restart itself is shielded: a watcher told to stop waits for it.
+            try:
+                await anyio.sleep_forever()
+            finally:
+                if not finished:
+                    nonlocal stopping
+                    stopping = True
+                    left = stop_timeout + RESTART_MARGIN - (self.clock() - began)
+                    logger.warning(
+                        "%s: stopping while its restart is in flight: waiting up to %s for "
+                        "Docker to finish it (Docker completes a restart even when azwatch is "
+                        "killed meanwhile, so the node is not left stopped)",
+                        name,
+                        format_duration(max(0.0, left)),
+                        extra={"container": name, "event": "stop_waits_for_restart"},
+                    )
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(say_if_stopped)
+            result = await restarter.restart(name, stop_timeout=stop_timeout)
+            finished = True
+            group.cancel_scope.cancel()
+        if stopping:  # the decision task is gone: say here how it ended
+            logger.warning(
+                "%s: restart %s while azwatch was stopping: %s",
+                name,
+                "done" if result.ok else "failed",
+                result.detail,
+                extra={"container": name, "event": "restart_done_while_stopping"},
+            )
         assert self._send is not None
         await self._send.send(RestartDone(name, result))
 
@@ -534,13 +585,20 @@ def _status_after(event: ContainerEvent, *, renamed_away: bool) -> ContainerStat
     if renamed_away:
         return ContainerStatus(False, f"renamed to {event.name}")
     if event.action == "die":
-        code = event.attributes.get("exitCode")
-        return ContainerStatus(False, f"exited (exit code {code})" if code else "exited")
+        code = exit_code(event.attributes.get("exitCode"))
+        return ContainerStatus(False, f"exited (exit code {'unknown' if code is None else code})")
     if event.action == "pause":
         return ContainerStatus(False, "paused")
     if event.action == "destroy":
         return ContainerStatus(False, "removed")
     return None
+
+
+def exit_code(value: str | None) -> int | None:
+    """The ``die`` event's ``exitCode``; ``None`` when Docker gave none that is a number."""
+    if value is None or not value.strip().isdigit():
+        return None
+    return int(value)
 
 
 def _log_view(status: FollowStatus, now: float) -> LogView:
@@ -554,4 +612,5 @@ def _log_view(status: FollowStatus, now: float) -> LogView:
         silences=status.silences,
         last_line_age=age(now, status.last_line_at),
         attached_age=age(now, status.attached_at),
+        missing_age=age(now, status.missing_since),
     )

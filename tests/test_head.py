@@ -590,3 +590,19 @@ async def test_a_reference_that_cannot_tell_its_finalized_block_still_gives_the_
     messages = [r.getMessage() for r in head_records(caplog)]
     assert sum("cannot tell its finalized block: rpc_error" in m for m in messages) == 1
     assert sum("tells its finalized block again" in m for m in messages) == 1
+
+
+async def test_a_known_chain_is_forgotten_when_the_endpoint_comes_back_unable_to_tell_it(
+    session: aiohttp.ClientSession,
+) -> None:
+    """Redeployed, it answers heads but its genesis in an unexpected form: it is no longer
+    taken for the chain it served before."""
+    async with FakeRpc(1000) as rpc:
+        poller = HeadPoller(session, [rpc.url], timeout=TIMEOUT)
+        first = await poller.poll()
+        rpc.mode = "http_500"
+        await poller.poll()
+        rpc.mode, rpc.genesis = "ok", "0x1234"
+        again = await poller.poll()
+    assert [s.genesis for s in first.sources] == ["0x7025…344e"]
+    assert [(s.head, s.genesis) for s in again.sources] == [(1000, None)]
