@@ -236,7 +236,11 @@ async def check_once(config: Config) -> list[CheckResult]:
             names = list(config.container_names)
             if config.container_label:
                 names += [
-                    n for n in await list_labelled(docker, config.container_label) if n not in names
+                    n
+                    for n in await list_labelled(
+                        docker, config.container_label, seconds=config.docker_timeout
+                    )
+                    if n not in names
                 ]
             poller = HeadPoller(session, config.rpc_urls, timeout=config.rpc_timeout)
             looks = [await _Look.take(docker, name, config) for name in names]
@@ -276,7 +280,7 @@ class _Look:
     async def take(cls, docker: aiodocker.Docker, name: str, config: Config) -> _Look:
         now = anyio.current_time()
         look = cls(name, config, initial_state(now))
-        info = await inspect(docker, name)
+        info = await inspect(docker, name, seconds=config.docker_timeout)
         if info is None:
             look.problem = "no such container"
             return look

@@ -463,6 +463,13 @@ class Config:
     rpc_timeout: float = setting(
         5.0, "RPC_TIMEOUT", number(SECONDS, above=0), "per-request deadline (seconds)"
     )
+    docker_timeout: float = setting(
+        15.0,
+        "DOCKER_TIMEOUT",
+        number(SECONDS, above=0),
+        "deadline of each Docker Engine call that answers at once: inspect, list, the opening "
+        "of a log or event stream (a restart gets STOP_TIMEOUT plus twice this)",
+    )
     stop_timeout: float = setting(
         60.0,
         "STOP_TIMEOUT",

@@ -3,8 +3,11 @@
 ``POST /containers/{id}/restart?t=STOP_TIMEOUT`` returns only after the node has been stopped
 (which can take the whole grace: the official aleph-node image ignores SIGTERM, so Docker
 kills it after ``t`` seconds) and started again. The HTTP deadline is therefore longer than
-the grace. The call runs shielded: a watcher told to stop mid-restart finishes the restart
-and reports it rather than leaving it half-observed.
+the grace: ``STOP_TIMEOUT`` plus twice ``DOCKER_TIMEOUT`` for the kill, the start and the
+inspects before and after. A daemon that takes the call and never answers therefore fails
+it at that deadline, and the supervisor's cooldown (which counts from the attempt) keeps it
+from being asked again at once. The call runs shielded: a watcher told to stop mid-restart
+finishes the restart and reports it rather than leaving it half-observed.
 """
 
 from __future__ import annotations
@@ -17,13 +20,10 @@ import aiodocker
 import aiohttp
 import anyio
 
-from azwatch.containers import DOCKER_TRANSIENT, describe_error, inspect
+from azwatch.containers import DOCKER_TRANSIENT, describe_error, engine_deadline, inspect
 from azwatch.events import RestartFinished
 
 logger = logging.getLogger("azwatch.restart")
-
-#: Seconds allowed beyond the stop grace for the kill, the start and the inspects.
-RESTART_MARGIN = 30.0
 
 
 class Restarter(Protocol):
@@ -35,23 +35,25 @@ class Restarter(Protocol):
 class DockerRestarter:
     """The real restarter, over an aiodocker client."""
 
-    def __init__(self, docker: aiodocker.Docker) -> None:
+    def __init__(self, docker: aiodocker.Docker, docker_timeout: float) -> None:
         self.docker = docker
+        #: Deadline of each inspect; twice it is the restart's allowance beyond the grace.
+        self.docker_timeout = docker_timeout
 
     async def restart(self, name: str, *, stop_timeout: float) -> RestartFinished:
         """Restart *name* if it is still running, giving the node *stop_timeout* seconds to
         stop; the result says what Docker did."""
-        deadline = stop_timeout + RESTART_MARGIN
+        deadline = math.ceil(stop_timeout) + 2 * self.docker_timeout
         with anyio.CancelScope(shield=True):
             try:
-                with anyio.fail_after(deadline):
+                with engine_deadline("the restart", deadline):
                     return await self._restart(name, stop_timeout, deadline)
             except DOCKER_TRANSIENT as error:
                 return RestartFinished(ok=False, detail=describe_error(error))
         return RestartFinished(ok=False, detail="interrupted")  # pragma: no cover - shielded
 
     async def _restart(self, name: str, stop_timeout: float, deadline: float) -> RestartFinished:
-        before = await inspect(self.docker, name)
+        before = await inspect(self.docker, name, seconds=self.docker_timeout)
         if before is None:
             return RestartFinished(ok=False, detail="the container no longer exists")
         if not before.observable:
@@ -60,9 +62,9 @@ class DockerRestarter:
         container = self.docker.containers.container(before.id)
         await container.restart(
             t=math.ceil(stop_timeout),  # Docker takes whole seconds: never less grace
-            timeout=aiohttp.ClientTimeout(total=deadline, sock_connect=15),
+            timeout=aiohttp.ClientTimeout(total=deadline, sock_connect=self.docker_timeout),
         )
-        after = await inspect(self.docker, name)
+        after = await inspect(self.docker, name, seconds=self.docker_timeout)
         if after is None:
             return RestartFinished(ok=False, detail="the container vanished during the restart")
         if after.started_at == before.started_at or not after.running:

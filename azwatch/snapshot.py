@@ -25,7 +25,8 @@ class LogView:
     """What a log follower is doing."""
 
     attached: bool = False
-    #: Why the follower is not attached: "stopped", "missing", "docker", "driver"; or None.
+    #: Why the follower is not attached (or, for "docker" and "silent", not seeing lines):
+    #: "stopped", "missing", "docker", "driver", "silent"; or None.
     waiting: str | None = None
     detail: str = "starting"
     lines: int = 0
@@ -299,16 +300,17 @@ def _follow_problem(view: ContainerView, silence: float) -> str | None:
     log = view.log
     if view.restart_in_flight:
         return None  # the node is being restarted: silence is expected
-    if log.attached:
-        # A live aleph-node prints at least every 20 s; LOG_SILENCE_TIMEOUT without a line
-        # from a running container means the stream (or the node) is stuck.
-        quiet = log.last_line_age if log.last_line_age is not None else log.attached_age
-        if quiet is not None and quiet > silence:
-            return f"no log line for {format_duration(quiet)} from a running container"
-        return None
-    if log.waiting in ("stopped", "missing", None):
-        return None  # waiting for a container the operator stopped, or between attaches
-    return log.detail
+    if log.waiting in ("stopped", "missing"):
+        return None  # waiting for a container the operator stopped
+    if log.waiting is not None:
+        return log.detail  # Docker failed or hangs, or the log fell silent
+    # A live aleph-node prints at least every 20 s; LOG_SILENCE_TIMEOUT without a line from
+    # a running container means the stream (or the node, or the daemon) is stuck, attached
+    # or between attaches.
+    quiet = log.last_line_age if log.last_line_age is not None else log.attached_age
+    if quiet is not None and quiet > silence:
+        return f"no log line for {format_duration(quiet)} from a running container"
+    return None
 
 
 def document(snapshot: Snapshot) -> dict[str, Any]:

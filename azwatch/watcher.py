@@ -153,9 +153,14 @@ class Watcher:
             stack.push_async_callback(_close_docker, docker)
             session = await stack.enter_async_context(aiohttp.ClientSession())
             self._docker, self._send = docker, send
-            restarter = self._restarter or DockerRestarter(docker)
+            restarter = self._restarter or DockerRestarter(docker, config.docker_timeout)
             self.poller = HeadPoller(session, config.rpc_urls, timeout=config.rpc_timeout)
-            self.events = EventStream(docker, self._on_docker_event, on_reconnect=self._wake_all)
+            self.events = EventStream(
+                docker,
+                self._on_docker_event,
+                open_within=config.docker_timeout,
+                on_reconnect=self._wake_all,
+            )
             logger.info(
                 "azwatch watching %s; reference %s; %s",
                 ", ".join(config.container_names)
@@ -265,7 +270,9 @@ class Watcher:
         failing = False
         while True:
             try:
-                for name in await list_labelled(self._docker, label):
+                for name in await list_labelled(
+                    self._docker, label, seconds=self.config.docker_timeout
+                ):
                     self._add(name)
                 failing = False
             except DOCKER_TRANSIENT as error:
