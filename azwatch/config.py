@@ -468,7 +468,7 @@ class Config:
         "DOCKER_TIMEOUT",
         number(SECONDS, above=0),
         "deadline of each Docker Engine call that answers at once: inspect, list, the opening "
-        "of a log or event stream (a restart gets STOP_TIMEOUT plus twice this)",
+        "of a log or event stream (a restart gets STOP_TIMEOUT plus this)",
     )
     stop_timeout: float = setting(
         60.0,
