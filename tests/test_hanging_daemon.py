@@ -138,11 +138,13 @@ def caplog_info(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
     return caplog
 
 
+@pytest.mark.parametrize("tty", [False, True], ids=["multiplexed", "tty"])
 async def test_fake_engine_serves_what_azwatch_reads(
-    tmp_path: Path, caplog_info: pytest.LogCaptureFixture
+    tmp_path: Path, caplog_info: pytest.LogCaptureFixture, tty: bool
 ) -> None:
-    """The fake daemon is good enough to watch: attach, follow, see a restart, stay healthy."""
-    async with FakeEngine(tmp_path) as engine, FakeRpc() as rpc:
+    """The fake daemon is good enough to watch, in both log formats: attach, follow, see a
+    restart, stay healthy."""
+    async with FakeEngine(tmp_path, tty=tty) as engine, FakeRpc() as rpc:
         async with watching(engine, rpc, Lag(3)) as watcher:
             await eventually(
                 lambda: hold_reason(watcher) is HoldReason.HEALTHY, within=10, what="healthy"
@@ -387,3 +389,39 @@ async def test_restart_whose_answer_is_lost_is_done_once(
             assert hold_reason(watcher) is HoldReason.HEALTHY
         assert (engine.requests["restart"], engine.restarts) == (1, 1)
         assert said(caplog_info, "restart_failed") == []
+
+
+async def test_daemon_that_hangs_on_everything_restarts_nothing_and_recovers(
+    tmp_path: Path, caplog_info: pytest.LogCaptureFixture
+) -> None:
+    """After a healthy while the whole daemon hangs: the streams open stop delivering, and
+    inspect, new log requests, events and restart are taken and never answered. Once the
+    log has fallen silent the head runs 500 blocks ahead: azwatch, blind, restarts nothing;
+    once the daemon answers again it sees the lag on live lines and restarts once."""
+    async with FakeEngine(tmp_path) as engine, FakeRpc() as rpc:
+        lag = Lag(3)
+        engine.on_restart = lambda node: setattr(lag, "blocks", 2)
+        async with watching(engine, rpc, lag) as watcher:
+            await eventually(
+                lambda: hold_reason(watcher) is HoldReason.HEALTHY, within=10, what="healthy"
+            )
+            engine.hanging.update(("inspect", "logs", "logs_stream", "events_stream", "restart"))
+            await unhealthy_within(watcher, SILENCE + 2, NAME)
+            await eventually(
+                lambda: hold_reason(watcher) is HoldReason.LOG_SILENT, within=3, what="log_silent"
+            )
+            lag.blocks = 500  # the head runs away while azwatch cannot see the node
+            blind_until = anyio.current_time() + 3 * SILENCE
+            while anyio.current_time() < blind_until:
+                assert engine.requests["restart"] == 0
+                assert (await health(watcher))[0] == 503
+                await anyio.sleep(0.2)
+            assert hold_reason(watcher) is HoldReason.LOG_SILENT
+            assert engine.parked["inspect"] + engine.parked["logs"] >= 1
+            engine.hanging.clear()
+            await eventually(lambda: engine.restarts == 1, within=15, what="the restart")
+            await healthy_within(watcher, 5)
+            await anyio.sleep(2)
+        assert (engine.requests["restart"], engine.restarts) == (1, 1)
+        (restart,) = said(caplog_info, "restart")
+        assert "severe_lag" in restart
