@@ -27,6 +27,7 @@ from azwatch.containers import (
     describe_error,
     docker_since,
     docker_url,
+    engine_deadline,
     inspect,
     list_labelled,
     on_loop_clock,
@@ -48,6 +49,8 @@ logger = logging.getLogger("azwatch")
 EXIT_OK = 0
 EXIT_WOULD_RESTART = 1
 EXIT_BLIND = 3
+#: ``check`` reads a run's whole tail in one answer: allowed this many DOCKER_TIMEOUTs.
+LOG_READ_ANSWERS = 4
 
 
 def docker_problem(config: Config) -> str | None:
@@ -307,7 +310,8 @@ class _Look:
         params: dict[str, Any] = {"tail": str(self.config.log_tail)}
         if cursor.since_ns is not None:
             params["since"] = docker_since(cursor.since_ns)
-        with anyio.fail_after(60):
+        # The whole tail in one answer: more than one quick answer's time, never for ever.
+        with engine_deadline("a log request", LOG_READ_ANSWERS * self.config.docker_timeout):
             frames = await docker.containers.container(self.info.id).log(
                 stdout=True, stderr=True, timestamps=True, **params
             )

@@ -21,10 +21,11 @@ from typing import Any
 import aiohttp
 import anyio
 import pytest
-from fakeengine import FakeEngine
+from fakeengine import FakeEngine, Hang
 from fakerpc import FakeRpc
 from watchkit import eventually, running, scaled
 
+from azwatch.commands import EXIT_BLIND, LOG_READ_ANSWERS, check_once
 from azwatch.config import Config
 from azwatch.policy import Hold, HoldReason
 from azwatch.watcher import Watcher
@@ -425,3 +426,24 @@ async def test_daemon_that_hangs_on_everything_restarts_nothing_and_recovers(
         assert (engine.requests["restart"], engine.restarts) == (1, 1)
         (restart,) = said(caplog_info, "restart")
         assert "severe_lag" in restart
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "call", "allowed"),
+    [("inspect", "an inspect", 1), ("logs", "a log request", LOG_READ_ANSWERS)],
+)
+async def test_check_against_a_hanging_daemon_says_which_call_did_not_answer(
+    tmp_path: Path, endpoint: Hang, call: str, allowed: int
+) -> None:
+    """``azwatch check`` is a probe: against a daemon that hangs it ends at the call's
+    deadline with exit code 3 and names the call."""
+    async with FakeEngine(tmp_path) as engine, FakeRpc() as rpc:
+        engine.hanging.add(endpoint)
+        began = anyio.current_time()
+        (result,) = await check_once(config_for(engine, rpc, http_port=None))
+        took = anyio.current_time() - began
+        seconds = allowed * DOCKER_TIMEOUT
+        assert result.exit_code == EXIT_BLIND
+        assert result.problem is not None
+        assert result.problem.startswith(f"Docker did not answer {call} within {seconds:g}s")
+        assert took < seconds + 1.5
