@@ -170,11 +170,13 @@ def take(
     logs: Mapping[str, LogView],
     head: HeadView,
     events_problem: str | None = None,
+    discover_problem: str | None = None,
 ) -> Snapshot:
     """The snapshot of *supervisor* at monotonic *now* (Unix time *wall*).
 
     *logs* gives each follower's view, *head* the poller's, *events_problem* why Docker's
-    event stream is down (``None``: it is not).
+    event stream is down, *discover_problem* why the list of labelled containers failed
+    (``None``: it is not, it did not).
     """
     config = supervisor.config
     containers = tuple(
@@ -187,6 +189,7 @@ def take(
         head,
         last_evaluation_age=age(now, supervisor.last_evaluation_at),
         events_problem=events_problem,
+        discover_problem=discover_problem,
     )
     return Snapshot(
         time=wall,
@@ -273,13 +276,15 @@ def health_problems(
     *,
     last_evaluation_age: float | None,
     events_problem: str | None = None,
+    discover_problem: str | None = None,
 ) -> list[str]:
     """Why the watcher is not working (empty: it is).
 
     An unhealthy *node* is not an unhealthy watcher: a stalled node watched by a working
     azwatch is healthy here; the problems are a log stream that brings nothing from a
     running container, a Docker Engine that cannot be reached (or whose event stream does
-    not open), a poller or a decision task that stopped.
+    not open, or, in label mode, that does not list the labelled containers), a poller or a
+    decision task that stopped.
     """
     problems: list[str] = []
     if last_evaluation_age is None or last_evaluation_age > 2 * config.check_interval + 5:
@@ -289,6 +294,8 @@ def health_problems(
         problems.append("the head poller has not polled recently")
     if events_problem is not None:
         problems.append(f"Docker events: {events_problem}")
+    if discover_problem is not None:
+        problems.append(discover_problem)
     for view in containers:
         problem = _follow_problem(view, config.log_silence_timeout)
         if problem is not None:

@@ -85,6 +85,9 @@ class _Control:
     applied: anyio.Event
 
 
+#: Label mode: seconds between lists of the labelled containers (events add them at once).
+DISCOVER_INTERVAL = 60.0
+
 #: Seconds the control endpoint waits for the decision task to apply a message.
 CONTROL_DEADLINE = 5.0
 
@@ -116,6 +119,8 @@ class Watcher:
         self._restarter = restarter
         self._scopes: dict[str, anyio.CancelScope] = {}
         self._last_poll: PollResult | None = None
+        #: Label mode: why the latest list of labelled containers failed (``/healthz``).
+        self.discover_problem: str | None = None
         self._docker: aiodocker.Docker | None = None
         self._group: anyio.abc.TaskGroup | None = None
         self._send: MemoryObjectSendStream[Message | _Forget | _Control] | None = None
@@ -137,7 +142,13 @@ class Watcher:
         logs = {name: _log_view(follower.status, now) for name, follower in self.followers.items()}
         events = None if self.events is None else self.events.problem
         return take(
-            self.supervisor, now=now, wall=time.time(), logs=logs, head=head, events_problem=events
+            self.supervisor,
+            now=now,
+            wall=time.time(),
+            logs=logs,
+            head=head,
+            events_problem=events,
+            discover_problem=self.discover_problem,
         )
 
     async def run(self) -> None:
@@ -267,25 +278,27 @@ class Watcher:
         label = self.config.container_label
         assert label is not None
         assert self._docker is not None
-        failing = False
+        seconds = self.config.docker_timeout
         while True:
             try:
-                for name in await list_labelled(
-                    self._docker, label, seconds=self.config.docker_timeout
-                ):
+                for name in await list_labelled(self._docker, label, seconds=seconds):
                     self._add(name)
-                failing = False
+                self.discover_problem = None
             except DOCKER_TRANSIENT as error:
-                if not failing:
+                if self.discover_problem is None:
                     logger.warning(
                         "cannot list containers labelled %s: %s",
                         label,
                         describe_error(error),
                         extra={"event": "discover_failed"},
                     )
-                failing = True
-            # Docker events add new containers at once; this catches what events missed.
-            await anyio.sleep(60)
+                self.discover_problem = (
+                    f"cannot list containers labelled {label}: {describe_error(error)}"
+                )
+            # Docker events add new containers at once; this catches what events missed,
+            # and a failed list is asked again soon: until it answers, azwatch is blind to
+            # new containers.
+            await anyio.sleep(DISCOVER_INTERVAL if self.discover_problem is None else seconds)
 
     async def _on_docker_event(self, event: ContainerEvent) -> None:
         if self._matches_label(event) and event.action in ("start", "create", "rename"):
