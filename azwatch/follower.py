@@ -271,7 +271,7 @@ class LogFollower:
                 response.close()
         if silence.cancelled_caught:
             self.status.silences += 1
-            self._note("silent", f"log silent: no line for {timeout:g}s; re-attaching")
+            self._note("silent", f"no log line for {timeout:g}s; re-attaching")
         return got_lines, not silence.cancelled_caught
 
     def _opened(self) -> None:

@@ -11,8 +11,8 @@ aleph-node's exact format (``tests/fakenode/fakenode.sh`` prints the same lines)
 
 A test makes the daemon hang by adding names to :attr:`FakeEngine.hanging`:
 
-* ``"inspect"``, ``"logs"``, ``"events"``, ``"restart"``: the request is accepted and never
-  answered (not even its headers);
+* ``"list"``, ``"inspect"``, ``"logs"``, ``"events"``, ``"restart"``: the request is accepted
+  and never answered (not even its headers);
 * ``"logs_stream"``, ``"events_stream"``: the response begins (headers sent) and then
   brings nothing, both for streams already open and for new ones, while the node goes on
   printing: a follow that hangs mid-stream.
@@ -38,14 +38,13 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Final, Literal, Self
 
 import anyio
 import anyio.abc
 from aiohttp import web
 
-Hang = Literal["inspect", "logs", "logs_stream", "events", "events_stream", "restart"]
+Hang = Literal["list", "inspect", "logs", "logs_stream", "events", "events_stream", "restart"]
 
 API_VERSION: Final = "1.43"
 #: The node's chain in its status reports: Aleph Zero mainnet, short form.
@@ -162,7 +161,19 @@ class FakeContainer:
     running: bool = True
     started_ns: int = 0
     finished_ns: int | None = None
+    labels: dict[str, str] = field(default_factory=dict)
     log: list[LogEntry] = field(default_factory=list)
+
+    def matches(self, filters: dict[str, list[str]]) -> bool:
+        """Whether ``GET /containers/json``'s *filters* (label, status, name) keep it."""
+        for wanted in filters.get("label", []):
+            key, _, value = wanted.partition("=")
+            if key not in self.labels or (value and self.labels[key] != value):
+                return False
+        status = "running" if self.running else "exited"
+        if filters.get("status") and status not in filters["status"]:
+            return False
+        return all(name in self.name for name in filters.get("name", []))
 
     def inspect(self) -> dict[str, Any]:
         """``GET /containers/{id}/json`` as dockerd answers it (the fields azwatch reads and
@@ -191,7 +202,7 @@ class FakeContainer:
                 "Hostname": self.id[:12],
                 "Tty": self.tty,
                 "Image": "public.ecr.aws/p6e8q1z1/aleph-node:r-15.1.0",
-                "Labels": {},
+                "Labels": dict(self.labels),
             },
             "HostConfig": {"LogConfig": {"Type": "json-file", "Config": {}}},
         }
@@ -204,7 +215,7 @@ class FakeContainer:
             "Image": "public.ecr.aws/p6e8q1z1/aleph-node:r-15.1.0",
             "State": "running" if self.running else "exited",
             "Status": "Up" if self.running else "Exited (0)",
-            "Labels": {},
+            "Labels": dict(self.labels),
         }
 
 
@@ -223,13 +234,14 @@ class FakeEngine:
         node: ScriptedNode | None = None,
         started_ago: float = 600.0,
         tty: bool = False,
+        labels: dict[str, str] | None = None,
     ) -> None:
         self.socket_path = directory / "docker.sock"
         if len(str(self.socket_path)) > SOCKET_PATH_MAX:
             msg = f"socket path too long for a unix socket: {self.socket_path}"
             raise ValueError(msg)
         self.node = node or ScriptedNode()
-        self.container = FakeContainer(name, tty=tty)
+        self.container = FakeContainer(name, tty=tty, labels=dict(labels or {}))
         self.container.started_ns = time.time_ns() - int(started_ago * 1e9)
         #: Endpoints that hang now (see the module's docstring).
         self.hanging: set[Hang] = set()
@@ -281,12 +293,7 @@ class FakeEngine:
         self._group.start_soon(self._run_node)
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         self._stopping.set()  # release every parked request
         runner, self._runner = self._runner, None
         try:
@@ -385,7 +392,11 @@ class FakeEngine:
 
     async def _list(self, request: web.Request) -> web.Response:
         self.requests["list"] += 1
-        return web.json_response([self.container.summary()], headers=self._headers())
+        if "list" in self.hanging:
+            await self._park("list")
+        filters = json.loads(request.query.get("filters") or "{}")
+        found = [self.container.summary()] if self.container.matches(filters) else []
+        return web.json_response(found, headers=self._headers())
 
     async def _inspect(self, request: web.Request) -> web.Response:
         self.requests["inspect"] += 1
@@ -510,6 +521,7 @@ class FakeEngine:
                 "Attributes": {
                     "image": "public.ecr.aws/p6e8q1z1/aleph-node:r-15.1.0",
                     "name": container.name,
+                    **container.labels,
                     **attributes,
                 },
             },

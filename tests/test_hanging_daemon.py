@@ -44,7 +44,9 @@ class Lag:
     blocks: int = 0
 
 
-def config_for(engine: FakeEngine, rpc: FakeRpc, **overrides: Any) -> Config:
+def config_for(
+    engine: FakeEngine, rpc: FakeRpc, names: tuple[str, ...] = (NAME,), **overrides: Any
+) -> Config:
     """Scaled settings against *engine* and *rpc*, with the catch-up guard off (it would
     hold some restarts by luck: these tests must see the rules' own judgement)."""
     settings: dict[str, Any] = {
@@ -58,7 +60,7 @@ def config_for(engine: FakeEngine, rpc: FakeRpc, **overrides: Any) -> Config:
         "http_port": 0,
     }
     settings.update(overrides)
-    return scaled((NAME,), rpc.url, **settings)
+    return scaled(names, rpc.url, **settings)
 
 
 @asynccontextmanager
@@ -117,6 +119,23 @@ async def unhealthy_within(watcher: Watcher, seconds: float, *words: str) -> str
             msg = f"no problem naming {words} within {seconds}s (status {status}: {problems})"
             raise AssertionError(msg)
         await anyio.sleep(0.1)
+
+
+async def answers_again(
+    engine: FakeEngine,
+    watcher: Watcher,
+    caplog: pytest.LogCaptureFixture,
+    endpoint: Hang,
+    *,
+    within: float = 3.0,
+) -> None:
+    """Stop *endpoint* hanging: lines arrive, /healthz says 200 within *within* seconds, and
+    the log's return is said once."""
+    engine.hanging.discard(endpoint)
+    lines = lines_seen(watcher)
+    await eventually(lambda: lines_seen(watcher) > lines, within=8, what="lines again")
+    await healthy_within(watcher, within)
+    assert said(caplog, "follow_attached") == [f"{NAME}: following the log again"]
 
 
 def said(caplog: pytest.LogCaptureFixture, event: str) -> list[str]:
@@ -186,10 +205,7 @@ async def test_inspect_that_hangs_is_a_named_problem_said_once(
             assert len(said(caplog_info, "follow_docker")) == 1
             assert (await health(watcher))[0] == 503
             assert engine.requests["restart"] == 0  # blind: a lag of 500 is not news
-            engine.hanging.discard("inspect")
-            await eventually(lambda: lines_seen(watcher) > 0, within=8, what="lines again")
-            await healthy_within(watcher, 3)
-            assert said(caplog_info, "follow_attached") == [f"{NAME}: following the log again"]
+            await answers_again(engine, watcher, caplog_info, "inspect")
 
 
 async def test_log_request_that_hangs_at_attach_is_said_once(
@@ -212,10 +228,7 @@ async def test_log_request_that_hangs_at_attach_is_said_once(
             assert said(caplog_info, "follow_attached") == []
             assert engine.requests["restart"] == 0
             assert hold_reason(watcher) is not HoldReason.HEALTHY
-            engine.hanging.discard("logs")
-            await eventually(lambda: lines_seen(watcher) > 0, within=8, what="lines")
-            await healthy_within(watcher, 3)
-            assert said(caplog_info, "follow_attached") == [f"{NAME}: following the log again"]
+            await answers_again(engine, watcher, caplog_info, "logs")
 
 
 async def test_log_stream_that_hangs_mid_stream_restarts_nothing_while_blind(
@@ -240,7 +253,7 @@ async def test_log_stream_that_hangs_mid_stream_restarts_nothing_while_blind(
             before = lines_seen(watcher)
             engine.hanging.add("logs_stream")
             problem = await unhealthy_within(watcher, SILENCE + 2, NAME, "log")
-            assert "no log line" in problem or "log silent" in problem
+            assert "no log line" in problem
             await eventually(
                 lambda: hold_reason(watcher) is HoldReason.LOG_SILENT, within=3, what="log_silent"
             )
@@ -255,12 +268,10 @@ async def test_log_stream_that_hangs_mid_stream_restarts_nothing_while_blind(
             assert len(said(caplog_info, "follow_silent")) == 1
             stuck_at = lines_seen(watcher)
             assert stuck_at == before  # nothing came through the hung streams
-            engine.hanging.discard("logs_stream")
-            await healthy_within(watcher, 2 * SILENCE + 3)
+            await answers_again(engine, watcher, caplog_info, "logs_stream", within=2 * SILENCE + 3)
             await eventually(
                 lambda: hold_reason(watcher) is HoldReason.HEALTHY, within=5, what="healthy"
             )
-            assert said(caplog_info, "follow_attached") == [f"{NAME}: following the log again"]
         assert engine.requests["restart"] == 0
         run = watcher.supervisor.books[NAME].state.run
         # The missed lines came in once each: the best is the node's, not beyond it.
@@ -447,3 +458,27 @@ async def test_check_against_a_hanging_daemon_says_which_call_did_not_answer(
         assert result.problem is not None
         assert result.problem.startswith(f"Docker did not answer {call} within {seconds:g}s")
         assert took < seconds + 1.5
+
+
+async def test_label_list_that_hangs_is_a_named_problem_asked_again_soon(
+    tmp_path: Path, caplog_info: pytest.LogCaptureFixture
+) -> None:
+    """Label mode: the list of labelled containers hangs. azwatch, blind to the containers
+    it should watch, says so once and in /healthz, asks again after DOCKER_TIMEOUT (not a
+    minute later), and follows the container as soon as the list answers."""
+    label = "azwatch.enable=true"
+    async with FakeEngine(tmp_path, labels={"azwatch.enable": "true"}) as engine, FakeRpc() as rpc:
+        engine.hanging.add("list")
+        async with watching(engine, rpc, Lag(3), names=(), container_label=label) as watcher:
+            problem = await unhealthy_within(watcher, DOCKER_TIMEOUT + 2, label)
+            assert problem == (
+                f"cannot list containers labelled {label}: Docker did not answer a container "
+                f"list within {DOCKER_TIMEOUT:g}s"
+            )
+            await eventually(lambda: engine.requests["list"] >= 3, within=5, what="retries")
+            assert said(caplog_info, "discover_failed") == [problem]
+            assert watcher.followers == {}
+            engine.hanging.discard("list")
+            await eventually(lambda: NAME in watcher.followers, within=3, what="the follower")
+            await eventually(lambda: lines_seen(watcher) > 0, within=5, what="lines")
+            await healthy_within(watcher, 3)
