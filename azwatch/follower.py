@@ -60,8 +60,9 @@ class FollowStatus:
     """What the follower is doing, for ``/healthz`` and ``/status`` (written only here)."""
 
     attached: bool = False
-    #: Why the follower is not attached: "stopped", "missing", "docker", "driver", "silent"
-    #: (the latest stream fell silent); or None.
+    #: Why the follower is not attached (or, for "docker" and "silent", sees no line yet):
+    #: "stopped", "missing", "docker", "driver", "silent" (the latest stream fell silent);
+    #: or None.
     waiting: str | None = None
     detail: str = "starting"
     last_line_at: float | None = None
