@@ -28,6 +28,7 @@ from azwatch.containers import (
     describe_error,
     docker_since,
     docker_url,
+    engine_deadline,
     inspect,
     list_labelled,
     on_loop_clock,
@@ -50,6 +51,8 @@ logger = logging.getLogger("azwatch")
 EXIT_OK = 0
 EXIT_WOULD_RESTART = 1
 EXIT_BLIND = 3
+#: ``check`` reads a run's whole tail in one answer: allowed this many DOCKER_TIMEOUTs.
+LOG_READ_ANSWERS = 4
 
 
 def docker_problem(config: Config) -> str | None:
@@ -250,7 +253,11 @@ async def check_once(config: Config) -> list[CheckResult]:
             names = list(config.container_names)
             if config.container_label:
                 names += [
-                    n for n in await list_labelled(docker, config.container_label) if n not in names
+                    n
+                    for n in await list_labelled(
+                        docker, config.container_label, seconds=config.docker_timeout
+                    )
+                    if n not in names
                 ]
             poller = HeadPoller(session, config.rpc_urls, timeout=config.rpc_timeout)
             looks = [await _Look.take(docker, name, config) for name in names]
@@ -292,7 +299,7 @@ class _Look:
     async def take(cls, docker: aiodocker.Docker, name: str, config: Config) -> _Look:
         now = anyio.current_time()
         look = cls(name, config, initial_state(now))
-        info = await inspect(docker, name)
+        info = await inspect(docker, name, seconds=config.docker_timeout)
         if info is None:
             look.problem = "no such container"
             return look
@@ -319,7 +326,8 @@ class _Look:
         params: dict[str, Any] = {"tail": str(self.config.log_tail)}
         if cursor.since_ns is not None:
             params["since"] = docker_since(cursor.since_ns)
-        with anyio.fail_after(60):
+        # The whole tail in one answer: more than one quick answer's time, never for ever.
+        with engine_deadline("a log request", LOG_READ_ANSWERS * self.config.docker_timeout):
             frames = await docker.containers.container(self.info.id).log(
                 stdout=True, stderr=True, timestamps=True, **params
             )

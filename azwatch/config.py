@@ -519,6 +519,13 @@ class Config:
         "blocks the reference's finalized block must rise meanwhile (else the chain stalled)",
         per_container=True,
     )
+    docker_timeout: float = setting(
+        15.0,
+        "DOCKER_TIMEOUT",
+        number(SECONDS, above=0),
+        "deadline of each Docker Engine call that answers at once: inspect, list, the opening "
+        "of a log or event stream (a restart gets STOP_TIMEOUT plus this)",
+    )
     stop_timeout: float = setting(
         60.0,
         "STOP_TIMEOUT",

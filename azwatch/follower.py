@@ -33,11 +33,11 @@ import anyio
 
 from azwatch.config import Config
 from azwatch.containers import (
-    API_TIMEOUT,
     DOCKER_TRANSIENT,
     ContainerInfo,
     describe_error,
     docker_since,
+    engine_deadline,
     inspect,
     on_loop_clock,
 )
@@ -60,6 +60,8 @@ Emit = Callable[[str, Sequence[Event]], Awaitable[None]]
 
 #: Longest wait before looking at a container again when no Docker event wakes the follower.
 RECHECK_INTERVAL = 30.0
+#: Why the follower was not attached that only a line can disprove (see ``_opened``).
+_BLIND = ("docker", "silent")
 #: Re-attach back-off: first delay and cap (seconds).
 BACKOFF_FIRST = 0.25
 BACKOFF_CAP = 30.0
@@ -74,7 +76,9 @@ class FollowStatus:
     """What the follower is doing, for ``/healthz`` and ``/status`` (written only here)."""
 
     attached: bool = False
-    #: Why the follower is not attached: "stopped", "missing", "docker", "driver"; or None.
+    #: Why the follower is not attached (or, for "docker" and "silent", sees no line yet):
+    #: "stopped", "missing", "docker", "driver", "silent" (the latest stream fell silent);
+    #: or None.
     waiting: str | None = None
     detail: str = "starting"
     last_line_at: float | None = None
@@ -129,10 +133,10 @@ class LogFollower:
         while True:
             self._wake = anyio.Event()
             try:
-                info = await inspect(self.docker, self.name)
+                info = await inspect(self.docker, self.name, seconds=self.config.docker_timeout)
             except DOCKER_TRANSIENT as error:
                 failures += 1
-                self._note("docker", f"{describe_error(error)}; retrying")
+                self._note("docker", f"container state unknown: {describe_error(error)}; retrying")
                 await self._pause(_backoff(failures))
                 continue
             if info is not None and self.on_inspect is not None:
@@ -231,7 +235,7 @@ class LogFollower:
         if info.finished_ns is not None:
             params["until"] = docker_since(info.finished_ns + LAST_WORDS_BEFORE_START_NS // 10)
         try:
-            with anyio.fail_after(API_TIMEOUT):
+            with anyio.fail_after(self.config.docker_timeout):
                 chunks = await self.docker.containers.container(info.id).log(
                     stdout=True, stderr=True, timestamps=True, **params
                 )
@@ -251,7 +255,8 @@ class LogFollower:
             await self._wake.wait()
 
     def _note(self, kind: str, detail: str) -> None:
-        """Record why the follower is not attached; log it once per change."""
+        """Record why the follower is not attached; log it once per change (until lines
+        arrive again: a daemon that keeps failing the same way is said once)."""
         self.status.waiting, self.status.detail = kind, detail
         if self._problem != detail:
             level = logging.WARNING if kind in ("docker", "driver", "missing") else logging.INFO
@@ -273,17 +278,7 @@ class LogFollower:
         then opens where the history ended; the cursor skips what both requests deliver.
         Returns whether any new line arrived.
         """
-        self.status.attached, self.status.waiting = True, None
-        self.status.attached_at = self.clock()
         self.status.attaches += 1
-        if self._problem is not None:
-            logger.info(
-                "%s: following the log again",
-                self.name,
-                extra={"container": self.name, "event": "follow_attached"},
-            )
-            self._problem = None
-        self.status.detail = "following"
         got_history, ended = await self._read(info, follow=False)
         if not ended:
             return got_history
@@ -318,14 +313,16 @@ class LogFollower:
         async with contextlib.AsyncExitStack() as stack:
             # The headers come at once from a working daemon; one that accepted the connection
             # and never answers would hold this attach for ever (the stream has no total).
-            with anyio.fail_after(API_TIMEOUT):
+            seconds = self.config.docker_timeout
+            with engine_deadline("a log request", seconds):
                 response = await stack.enter_async_context(
                     self.docker._query(  # the documented way to own a response's lifetime
                         f"containers/{info.id}/logs",
                         params=params,
-                        timeout=aiohttp.ClientTimeout(sock_connect=API_TIMEOUT),
+                        timeout=aiohttp.ClientTimeout(sock_connect=seconds),
                     )
                 )
+            self._opened()
             frames = FrameReader(response, tty=info.tty)
             timeout = self.config.log_silence_timeout
             try:
@@ -343,6 +340,8 @@ class LogFollower:
                             self._cursor = cursor
                             if fresh is not None:
                                 got_lines = True
+                                if self._problem is not None:
+                                    self._lines_again()
                                 self.status.lines += fresh.count("\n") + 1
                                 self.status.last_line_at = self.clock()
                                 events = parse_block(fresh)
@@ -355,13 +354,28 @@ class LogFollower:
                 response.close()
         if silence.cancelled_caught:
             self.status.silences += 1
-            logger.info(
-                "%s: no log line for %gs; re-attaching",
-                self.name,
-                timeout,
-                extra={"container": self.name, "event": "follow_silent"},
-            )
+            self._note("silent", f"no log line for {timeout:g}s; re-attaching")
         return got_lines, not silence.cancelled_caught
+
+    def _opened(self) -> None:
+        """A log response began: attached. A daemon that failed or a log that fell silent
+        stays the reason (``/healthz``) until a line arrives: a response alone proves
+        little when the daemon hangs mid-stream."""
+        status = self.status
+        if not status.attached:
+            status.attached, status.attached_at = True, self.clock()
+        if status.waiting not in _BLIND:
+            status.waiting, status.detail = None, "following"
+
+    def _lines_again(self) -> None:
+        """The log brings lines again after a problem: say so once."""
+        self.status.waiting, self.status.detail = None, "following"
+        logger.info(
+            "%s: following the log again",
+            self.name,
+            extra={"container": self.name, "event": "follow_attached"},
+        )
+        self._problem = None
 
 
 def _backoff(failures: int) -> float:

@@ -27,7 +27,8 @@ class LogView:
     """What a log follower is doing."""
 
     attached: bool = False
-    #: Why the follower is not attached: "stopped", "missing", "docker", "driver"; or None.
+    #: Why the follower is not attached (or, for "docker" and "silent", not seeing lines):
+    #: "stopped", "missing", "docker", "driver", "silent"; or None.
     waiting: str | None = None
     detail: str = "starting"
     lines: int = 0
@@ -222,12 +223,14 @@ def take(
     head: HeadView,
     events_problem: str | None = None,
     node_errors: Mapping[str, tuple[tuple[str, str, int], ...]] | None = None,
+    discover_problem: str | None = None,
 ) -> Snapshot:
     """The snapshot of *supervisor* at monotonic *now* (Unix time *wall*).
 
     *logs* gives each follower's view, *head* the poller's, *events_problem* why Docker's
-    event stream is down (``None``: it is not), *node_errors* each node channel's failed
-    polls so far.
+    event stream is down (``None``: it is not), *discover_problem* why the list of labelled
+    containers failed (``None``: it did not), *node_errors* each node channel's failed polls so
+    far.
     """
     config = supervisor.config
     errors = node_errors or {}
@@ -241,6 +244,7 @@ def take(
         head,
         last_evaluation_age=age(now, supervisor.last_evaluation_at),
         events_problem=events_problem,
+        discover_problem=discover_problem,
     )
     return Snapshot(
         time=wall,
@@ -378,14 +382,16 @@ def health_problems(
     *,
     last_evaluation_age: float | None,
     events_problem: str | None = None,
+    discover_problem: str | None = None,
 ) -> list[str]:
     """Why the watcher is not working (empty: it is).
 
     An unhealthy *node* is not an unhealthy watcher: a stalled node watched by a working
     azwatch is healthy here; the problems are a log stream that brings nothing from a
     running container, a Docker Engine that cannot be reached (or whose event stream does
-    not open), a poller or a decision task that stopped. A log that cannot be read or
-    stays silent is no problem while decisions run on the node channel (log-less mode).
+    not open, or, in label mode, that does not list the labelled containers), a poller or a
+    decision task that stopped. A log that cannot be read or stays silent is no problem while
+    decisions run on the node channel (log-less mode).
     """
     problems: list[str] = []
     if last_evaluation_age is None or last_evaluation_age > 2 * config.check_interval + 5:
@@ -395,6 +401,8 @@ def health_problems(
         problems.append("the head poller has not polled recently")
     if events_problem is not None:
         problems.append(f"Docker events: {events_problem}")
+    if discover_problem is not None:
+        problems.append(discover_problem)
     for view in containers:
         if view.node is not None and view.node.log_less:
             continue  # deciding from the node channel: a log that brings nothing is no outage
@@ -416,16 +424,17 @@ def _follow_problem(view: ContainerView, silence: float) -> str | None:
     log = view.log
     if view.restart_in_flight:
         return None  # the node is being restarted: silence is expected
-    if log.attached:
-        # A live aleph-node prints at least every 20 s; LOG_SILENCE_TIMEOUT without a line
-        # from a running container means the stream (or the node) is stuck.
-        quiet = log.last_line_age if log.last_line_age is not None else log.attached_age
-        if quiet is not None and quiet > silence:
-            return f"no log line for {format_duration(quiet)} from a running container"
-        return None
-    if log.waiting in ("stopped", "missing", None):
-        return None  # waiting for a container the operator stopped, or between attaches
-    return log.detail
+    if log.waiting in ("stopped", "missing"):
+        return None  # waiting for a container the operator stopped
+    if log.waiting is not None:
+        return log.detail  # Docker failed or hangs, or the log fell silent
+    # A live aleph-node prints at least every 20 s; LOG_SILENCE_TIMEOUT without a line from
+    # a running container means the stream (or the node, or the daemon) is stuck, attached
+    # or between attaches.
+    quiet = log.last_line_age if log.last_line_age is not None else log.attached_age
+    if quiet is not None and quiet > silence:
+        return f"no log line for {format_duration(quiet)} from a running container"
+    return None
 
 
 def document(snapshot: Snapshot) -> dict[str, Any]:

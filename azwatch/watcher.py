@@ -54,7 +54,7 @@ from azwatch.notify import Notifier
 from azwatch.policy import FINALITY_POLL_EVERY
 from azwatch.progress import format_duration
 from azwatch.redaction import redact_url
-from azwatch.restarter import RESTART_MARGIN, DockerRestarter, DryRunRestarter, Restarter
+from azwatch.restarter import DockerRestarter, DryRunRestarter, Restarter, longest_restart
 from azwatch.snapshot import EndpointProblem, HeadView, LogView, Snapshot, age, take
 from azwatch.supervisor import (
     ContainerEvents,
@@ -93,6 +93,9 @@ class ControlRequest:
     applied: anyio.Event
 
 
+#: Label mode: seconds between lists of the labelled containers (events add them at once).
+DISCOVER_INTERVAL = 60.0
+
 #: Seconds the control endpoint waits for the decision task to apply a message.
 CONTROL_DEADLINE = 5.0
 #: How long after a ``kill`` event (``docker stop``, ``docker restart``, azwatch's restart) a
@@ -129,6 +132,8 @@ class Watcher:
         #: When each container was last sent a signal through Docker (its ``kill`` event).
         self._killed_at: dict[str, float] = {}
         self._last_poll: PollResult | None = None
+        #: Label mode: why the latest list of labelled containers failed (``/healthz``).
+        self.discover_problem: str | None = None
         self._docker: aiodocker.Docker | None = None
         self._session: aiohttp.ClientSession | None = None
         #: Each container's node-channel poller, while it has one (for the snapshot).
@@ -158,6 +163,7 @@ class Watcher:
             head=head,
             events_problem=events,
             node_errors=node_errors,
+            discover_problem=self.discover_problem,
         )
 
     async def run(self) -> None:
@@ -173,14 +179,19 @@ class Watcher:
             stack.push_async_callback(_close_docker, docker)
             session = await stack.enter_async_context(aiohttp.ClientSession())
             self._docker, self._send, self._session = docker, send, session
-            restarter = self._restarter or DockerRestarter(docker)
+            restarter = self._restarter or DockerRestarter(docker, config.docker_timeout)
             self.poller = HeadPoller(
                 session,
                 config.rpc_urls,
                 timeout=config.rpc_timeout,
                 finality_every=FINALITY_POLL_EVERY,
             )
-            self.events = EventStream(docker, self._on_docker_event, on_reconnect=self._wake_all)
+            self.events = EventStream(
+                docker,
+                self._on_docker_event,
+                open_within=config.docker_timeout,
+                on_reconnect=self._wake_all,
+            )
             logger.info(
                 "azwatch watching %s; reference %s; %s",
                 ", ".join(config.container_names)
@@ -336,23 +347,27 @@ class Watcher:
         label = self.config.container_label
         assert label is not None
         assert self._docker is not None
-        failing = False
+        seconds = self.config.docker_timeout
         while True:
             try:
-                for name in await list_labelled(self._docker, label):
+                for name in await list_labelled(self._docker, label, seconds=seconds):
                     self._add(name)
-                failing = False
+                self.discover_problem = None
             except DOCKER_TRANSIENT as error:
-                if not failing:
+                if self.discover_problem is None:
                     logger.warning(
                         "cannot list containers labelled %s: %s",
                         label,
                         describe_error(error),
                         extra={"event": "discover_failed"},
                     )
-                failing = True
-            # Docker events add new containers at once; this catches what events missed.
-            await anyio.sleep(60)
+                self.discover_problem = (
+                    f"cannot list containers labelled {label}: {describe_error(error)}"
+                )
+            # Docker events add new containers at once; this catches what events missed,
+            # and a failed list is asked again soon: until it answers, azwatch is blind to
+            # new containers.
+            await anyio.sleep(DISCOVER_INTERVAL if self.discover_problem is None else seconds)
 
     async def _on_docker_event(self, event: ContainerEvent) -> None:
         if self._matches_label(event) and event.action in ("start", "create", "rename"):
@@ -462,7 +477,8 @@ class Watcher:
                 if not finished:
                     nonlocal stopping
                     stopping = True
-                    left = stop_timeout + RESTART_MARGIN - (self.clock() - began)
+                    longest = longest_restart(stop_timeout, self.config.docker_timeout)
+                    left = longest - (self.clock() - began)
                     logger.warning(
                         "%s: stopping while its restart is in flight: waiting up to %s for "
                         "Docker to finish it (Docker completes a restart even when azwatch is "

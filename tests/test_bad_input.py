@@ -19,7 +19,7 @@ from test_supervisor import Drive, restart_now
 from azwatch.commands import EXIT_BLIND, EXIT_OK, EXIT_WOULD_RESTART, CheckResult
 from azwatch.config import Config
 from azwatch.policy import Facts, Hold, HoldReason, Restart, Rule
-from azwatch.restarter import RESTART_MARGIN
+from azwatch.restarter import longest_restart
 from azwatch.snapshot import LogView, health_problems, missing_grace
 
 MISSING = LogView(waiting="missing", detail="no such container; waiting for it to appear")
@@ -102,7 +102,8 @@ def test_a_restart_refused_again_and_again_is_said_in_full_once() -> None:
 
 ROOT = Path(__file__).resolve().parent.parent
 #: The longest a stopping azwatch waits for its restart, with the default STOP_TIMEOUT.
-LONGEST_RESTART = Config(container_names=("node",)).stop_timeout + RESTART_MARGIN
+_DEFAULTS = Config(container_names=("node",))
+LONGEST_RESTART = longest_restart(_DEFAULTS.stop_timeout, _DEFAULTS.docker_timeout)
 
 
 def test_every_example_gives_azwatch_a_stop_timeout_that_covers_the_longest_restart() -> None:

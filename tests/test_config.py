@@ -77,6 +77,7 @@ def test_every_variable_is_read() -> None:
         "RECOVERY_PERIOD": "30",
         "RPC_POLL_INTERVAL": "2",
         "RPC_TIMEOUT": "1",
+        "DOCKER_TIMEOUT": "2.5",
         "STOP_TIMEOUT": "15",
         "NODE_RPC_URL": "http://127.0.0.1:9944",
         "NODE_METRICS_URL": "http://127.0.0.1:9615/metrics",
@@ -121,10 +122,11 @@ def test_every_variable_is_read() -> None:
         config.recovery_period,
         config.rpc_poll_interval,
         config.rpc_timeout,
+        config.docker_timeout,
         config.stop_timeout,
         config.log_tail,
         config.log_silence_timeout,
-    ) == (1, 100, 30, 2, 1, 15, 0, 45)
+    ) == (1, 100, 30, 2, 1, 2.5, 15, 0, 45)
     assert config.dry_run is True
     assert config.check_chain is False
     assert (config.http_port, config.http_host) == (9615, "0.0.0.0")
