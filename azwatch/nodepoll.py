@@ -328,18 +328,26 @@ class NodePoller:
         return first
 
     async def _poll_rpc(self, outcomes: dict[str, NodeSample | NodeFailure]) -> None:
-        try:
-            sample, ready_missing = await fetch_node(
-                self._session, self._rpc_url, timeout=self._timeout, request_ids=self._ids
-            )
-        except HeadError as exc:
-            outcomes["rpc"] = NodeFailure("rpc", exc.kind, exc.detail)
+        answered: list[tuple[NodeSample, bool]] = []
+        async with anyio.create_task_group() as tg:
+            # The chain is asked beside the poll, so both stay within one timeout.
+            if self._genesis is None or self._failing.get("rpc", 0):
+                tg.start_soon(self._ask_genesis)
+            try:
+                answered.append(
+                    await fetch_node(
+                        self._session, self._rpc_url, timeout=self._timeout, request_ids=self._ids
+                    )
+                )
+            except HeadError as exc:
+                outcomes["rpc"] = NodeFailure("rpc", exc.kind, exc.detail)
+            except TimeoutError:
+                outcomes["rpc"] = NodeFailure(
+                    "rpc", FailureKind.TIMEOUT, f"no answer within {self._timeout:g}s"
+                )
+        if not answered:
             return
-        except TimeoutError:
-            outcomes["rpc"] = NodeFailure(
-                "rpc", FailureKind.TIMEOUT, f"no answer within {self._timeout:g}s"
-            )
-            return
+        sample, ready_missing = answered[0]
         if ready_missing and not self._ready_missing_logged:
             self._ready_missing_logged = True
             self._log.info(
@@ -347,8 +355,6 @@ class NodePoller:
                 "stays unknown",
                 self.label,
             )
-        if self._genesis is None or self._failing.get("rpc", 0):
-            await self._ask_genesis()
         outcomes["rpc"] = replace(sample, genesis=self._genesis)
 
     async def _ask_genesis(self) -> None:

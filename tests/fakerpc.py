@@ -110,6 +110,8 @@ class FakeRpc(LoopbackServer):
         self.answered: list[tuple[float, int]] = []
         #: What ``chain_getBlockHash(0)`` answers: the chain's genesis hash (mainnet's).
         self.genesis: object = MAINNET_GENESIS
+        #: The finalized block ``chain_getFinalizedHead`` names (``None``: "method not found").
+        self.finalized: int | None = None
         #: JSON-RPC methods asked, in order.
         self.methods: list[str] = []
 
@@ -158,6 +160,13 @@ class FakeRpc(LoopbackServer):
             if self.genesis is None:
                 return rpc_answer(rpc_error(request_id, -32601, "Method not found"))
             return rpc_answer({"jsonrpc": "2.0", "result": self.genesis, "id": request_id})
+        finalized = self.finalized
+        if body["method"] == "chain_getFinalizedHead" and finalized is not None:
+            return rpc_answer({"jsonrpc": "2.0", "result": _hash(finalized), "id": request_id})
+        asks_finalized = finalized is not None and body.get("params") == [_hash(finalized)]
+        if body["method"] == "chain_getHeader" and asks_finalized:
+            header = header_json(finalized)
+            return rpc_answer({"jsonrpc": "2.0", "result": header, "id": request_id})
         if body["method"] != "chain_getHeader":
             return rpc_answer(rpc_error(request_id, -32601, "Method not found"))
         if mode == "rpc_error":
@@ -183,6 +192,11 @@ class FakeRpc(LoopbackServer):
         if mode == "ok":
             self.answered.append((time.time(), self.head))
         return rpc_answer({"jsonrpc": "2.0", "result": header, "id": request_id})
+
+
+def _hash(number: int) -> str:
+    """The fake chain's hash of block *number*, as ``chain_getFinalizedHead`` names it."""
+    return "0x" + hashlib.sha256(f"finalized:{number}".encode()).hexdigest()
 
 
 async def broken_answer(

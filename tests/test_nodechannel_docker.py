@@ -53,6 +53,7 @@ async def test_log_less_node_in_sync_is_judged_healthy_from_its_rpc(
     caplog.set_level(logging.INFO, logger="azwatch")
     node = fake_node(docker_args=("--log-driver", "none"), **NODE)
     async with FakeRpc() as reference, FakeNodeRpc(best=0) as node_rpc:
+        reference.finalized = 4321  # asked every FINALITY_POLL_EVERY head polls
         config = scaled((node.name,), reference.url, node_rpc_url=node_rpc.url)
         async with anyio.create_task_group() as group:
             group.start_soon(NodeRpcMover(node_rpc, node).run)
@@ -72,6 +73,8 @@ async def test_log_less_node_in_sync_is_judged_healthy_from_its_rpc(
                 assert view.node.log_less
                 # The unreadable log is no watcher problem while the node channel carries it.
                 assert watcher.snapshot().problems == ()
+                # The reference's finalized block reached the node's state, for finality_lag.
+                assert watcher.supervisor.books[node.name].state.head_finalized == 4321
                 assert watcher.supervisor.books[node.name].state.restarts == 0
             group.cancel_scope.cancel()
     said = [r.getMessage() for r in caplog.records if "log-less mode" in r.getMessage()]
