@@ -50,9 +50,12 @@ class SyncProgress:
         return Checkpoint(at=at, best=self.best, lag=self.lag, run_id=run_id)
 
 
-def sync_progress(previous: Checkpoint | None, state: NodeState, now: float) -> SyncProgress | None:
-    """Sync figures for *state* at *now*, or ``None`` while best or head is unknown."""
-    best, head = state.run.best, state.head
+def sync_progress(
+    previous: Checkpoint | None, state: NodeState, now: float, best: int | None = None
+) -> SyncProgress | None:
+    """Sync figures for *state* at *now* (with the local *best* from whichever channel gave
+    it; the log's by default), or ``None`` while best or head is unknown."""
+    best, head = (state.run.best if best is None else best), state.head
     if best is None or head is None:
         return None
     lag = head - best

@@ -745,8 +745,12 @@ class Supervisor:
             paused = book.paused_restart_at == book.decided_at  # decided_at is set here
             self._out.append(Reported(book.name, now, decision, paused=paused))
         state = book.state
-        fresh = head_is_fresh(state, now, book.config) and state.run.log_live
-        progress = sync_progress(book.checkpoint, state, now) if fresh else None
+        # The best from the freshest channel: the node channel's in log-less mode.
+        best = signals_of(state.run, now, book.config).best
+        fresh = head_is_fresh(state, now, book.config) and best is not None
+        progress = (
+            sync_progress(book.checkpoint, state, now, best.value) if best and fresh else None
+        )
         if progress is None:
             book.checkpoint = None
             text = "lag unknown"

@@ -455,3 +455,18 @@ def test_an_unreadable_log_is_no_watcher_problem_in_log_less_mode() -> None:
     # Once the node channel goes stale too, the log's problem is the watcher's again.
     supervisor.tick(40.0)
     assert problems(40.0) == ("n: log driver none cannot be read",)
+
+
+def test_the_summary_in_log_less_mode_gives_the_node_channels_lag() -> None:
+    supervisor = Supervisor(replace(CONFIG, cooldown=0.0, catch_up_rate=0.0))
+    supervisor.watch("n", 0.0)
+    records: list[LogRecord] = []
+    supervisor.handle(ContainerEvents("n", (RunStarted("a", 0.0), LogCaughtUp())), 0.0)
+    for second in range(0, 130, 10):
+        now = float(second)
+        supervisor.handle(NodePolled("n", NodeSample(best=1000 + second)), now)
+        supervisor.handle(HeadPolled(HeadSample(1002 + second)), now)
+        records.extend(e for e in supervisor.tick(now) if isinstance(e, LogRecord))
+    summaries = [r.message for r in records if r.event == "summary"]
+    assert summaries, records
+    assert summaries[-1].startswith("n: lag 2 blocks (best #1120, head #1122)"), summaries

@@ -389,9 +389,11 @@ def test_label_overrides_are_applied_and_bad_labels_said_once() -> None:
 def test_the_summary_comes_every_check_interval() -> None:
     drive = Drive()
     drive.events(1, BlockImported(1000))
+    drive.events(40, BlockImported(1000))  # a live log: the node's status line
     drive.head(59, 1005)
     drive.tick(60)
     drive.events(61, BlockImported(1060))
+    drive.events(100, BlockImported(1060))
     drive.head(119, 1060)
     drive.tick(120)
     summaries = drive.logs("summary")
@@ -577,3 +579,12 @@ def test_check_chain_off_trusts_every_reference() -> None:
     drive.events(1, PeersReported(10, TESTNET), BlockImported(1000))
     polled(drive, 2, sample(5000, ("rpc", 5000, MAINNET)))
     assert [r.decision.rule for r in drive.restarts()] == [Rule.SEVERE_LAG]
+
+
+def test_the_summary_of_a_silent_log_says_the_best_is_unknown() -> None:
+    drive = Drive()
+    drive.events(1, BlockImported(1000))
+    drive.head(59, 1005)
+    drive.tick(60)  # 59 s without a line: the log's best is unknown, not "lag 5"
+    (summary,) = drive.logs("summary")
+    assert summary.startswith("node: lag unknown (no log line for 59s"), summary
