@@ -347,6 +347,14 @@ async def test_azwatch_run_in_kubelet_mode_serves_livez_and_stops_on_sigterm() -
         )
         async with process:
             status = await eventually_answered(f"http://127.0.0.1:{port}/livez")
+            # /livez answers from the start; the node's first answer (its run) comes a poll later.
+            try:
+                with anyio.fail_after(15):
+                    while not await a_run_is_known(f"http://127.0.0.1:{port}/status"):
+                        await anyio.sleep(0.1)
+            except BaseException:
+                process.kill()  # else leaving `async with process` waits for it forever
+                raise
             process.send_signal(signal.SIGTERM)
             assert process.stdout is not None
             with anyio.fail_after(10):
@@ -384,6 +392,13 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+async def a_run_is_known(url: str) -> bool:
+    """Whether /status at *url* shows a container with a run."""
+    _, document = await get(url)
+    views = document.get("containers", {}).values() if isinstance(document, dict) else ()
+    return any(view["run"]["id"] is not None for view in views)
 
 
 async def eventually_answered(url: str, within: float = 15.0) -> int:
