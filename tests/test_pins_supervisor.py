@@ -1,0 +1,370 @@
+"""Supervisor behaviour pinned by mutation testing (docs/mutation-testing.md).
+
+Each test here fails on at least one mutant of azwatch/supervisor.py that the older tests let
+survive. The supervisor's output is what an operator reads and what the shell carries out,
+so these tests compare whole effects: a log record's level, container, event name (the JSON
+logs' ``event``), text and numbers; a notice's key, title, body and level; a report's
+container, time and pause flag. What the status page shows is read from a snapshot.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import replace
+from typing import Any
+
+import pytest
+from test_supervisor import CONFIG, NAME, Drive
+
+from azwatch.effects import Effect, LogRecord, Reported, RestartContainer, SendNotice
+from azwatch.events import (
+    BlockImported,
+    BlockPrepared,
+    BlockPreSealed,
+    Event,
+    HeadSample,
+    LogCaughtUp,
+    MajorSyncChanged,
+    PeersReported,
+    RestartFinished,
+    RunStarted,
+    SessionStarted,
+    SyncStatus,
+)
+from azwatch.policy import Restart, Rule, decide
+from azwatch.snapshot import ContainerView, HeadView, RestartView, take
+from azwatch.state import NodeState, apply_all, initial_state
+from azwatch.supervisor import RestartDone, restart_helped
+
+LAGGING = replace(CONFIG, catch_up_rate=0.0)  # no catch-up guard: a lag of 500 restarts
+NO_HEAD = HeadView(last_poll_age=None, last_ok_age=None)
+NUMBERS_AT_RESTART = {
+    "lag": 500,
+    "best": 1000,
+    "head": 1500,
+    "finalized": 990,
+    "major_sync": True,
+    "producing": True,
+    "session": 7,
+    "peers": 12,
+    "catch_up_rate": None,
+    "cooldown": 60.0,
+}
+DETAIL = "lag 500 > BLOCK_LAG_100=100"
+
+
+def said(effects: Iterable[Effect]) -> list[tuple[Any, ...]]:
+    """Every effect as a comparable tuple, with all that the shell and the operator see."""
+    out: list[tuple[Any, ...]] = []
+    for effect in effects:
+        match effect:
+            case LogRecord(level, container, event, message, fields):
+                name = logging.getLevelName(level)
+                out.append(("log", name, container, event, message, dict(fields)))
+            case SendNotice(notice):
+                out.append(("notice", notice.key, notice.title, notice.body, notice.level))
+            case Reported(name, at, decision, paused):
+                why = decision.rule if isinstance(decision, Restart) else decision.reason
+                out.append(("reported", name, at, str(why), paused))
+            case RestartContainer(name, decision, stop_timeout, dry_run):
+                out.append(("restart", name, str(decision.rule), stop_timeout, dry_run))
+    return out
+
+
+def of(event: str, effects: Iterable[Effect]) -> list[tuple[Any, ...]]:
+    """The log records named *event* among *effects*, whole."""
+    return [s for s in said(effects) if s[0] == "log" and s[3] == event]
+
+
+def notices(effects: Iterable[Effect]) -> list[tuple[Any, ...]]:
+    return [s for s in said(effects) if s[0] == "notice"]
+
+
+def reports(effects: Iterable[Effect]) -> list[tuple[Any, ...]]:
+    return [s for s in said(effects) if s[0] == "reported"]
+
+
+def view(drive: Drive, at: float) -> ContainerView:
+    """What the status page shows of the container at *at* (wall time = supervisor time)."""
+    snapshot = take(drive.supervisor, now=at, wall=at, logs={}, head=NO_HEAD)
+    container = snapshot.container(NAME)
+    assert container is not None
+    return container
+
+
+def busy_node_lagging_at(drive: Drive, at: float) -> list[Effect]:
+    """A node in major sync that produces blocks in session 7 with 12 peers, best #1000
+    (finalized #990), and a head of #1500 at *at*: a severe lag restarts it all the same."""
+    drive.events(
+        at,
+        MajorSyncChanged(True),
+        PeersReported(12),
+        SessionStarted(7),
+        BlockPrepared(1000),
+        BlockPreSealed(1000),
+        SyncStatus(1000, 990, 1000),
+    )
+    return drive.head(at, 1500)
+
+
+# --- a restart, its report and its verdict --------------------------------------------------
+
+
+def test_a_restart_says_every_fact_and_is_judged_at_the_first_check_after_it() -> None:
+    drive = Drive(LAGGING)
+    out = busy_node_lagging_at(drive, 60)  # on a check: the verdict is due one check later
+    assert of("restart", out) == [
+        (
+            "log",
+            "WARNING",
+            NAME,
+            "restart",
+            f"node: restarting: severe_lag: {DETAIL} (best #1000, head #1500, major sync yes, "
+            "producing yes, session 7, peers 12; run age 17m40s, cooldown 1m00s)",
+            {"rule": "severe_lag", "dry_run": False, **NUMBERS_AT_RESTART},
+        )
+    ]
+    assert [s for s in said(out) if s[0] in ("reported", "restart")] == [
+        ("reported", NAME, 60, "severe_lag", False),
+        ("restart", NAME, "severe_lag", CONFIG.stop_timeout, False),
+    ]
+    shown = view(drive, 60)
+    assert (shown.restarts_by_rule, shown.last_restart_time) == ((("severe_lag", 1),), 60)
+    assert shown.recent_restarts == (RestartView(60, "severe_lag", DETAIL, False, None),)
+
+    done = drive.supervisor.handle(RestartDone(NAME, RestartFinished(True, "took 2s")), 61)
+    assert said(done) == [("log", "INFO", NAME, "restart_done", "node: restart done: took 2s", {})]
+    assert drive.supervisor.next_wake() == float("-inf")  # the outcome is decided on at once
+    drive.tick(61)
+    drive.events(62, RunStarted("run-2", 61.5), LogCaughtUp(), BlockImported(1600))
+    drive.head(119, 1650)
+    assert drive.tick(119.9) == []
+    out = drive.tick(120)
+    verdict = "yes: lag 50 <= BLOCK_LAG_100=100"
+    assert of("restart_verdict", out) == [
+        ("log", "INFO", NAME, "restart_verdict", f"node: restart helped: {verdict}", {})
+    ]
+    assert notices(out) == [
+        (
+            "notice",
+            "restart:node:severe_lag:yes",
+            "azwatch: restarted node (severe_lag)",
+            f"rule severe_lag: {DETAIL}\nlag 500, best #1000, head #1500, major sync yes, "
+            f"producing yes\nhelped: {verdict}",
+            "info",
+        )
+    ]
+    assert view(drive, 120).recent_restarts == (
+        RestartView(60, "severe_lag", DETAIL, False, verdict),
+    )
+
+
+def test_a_dry_run_restart_is_judged_as_one_that_would_have_been() -> None:
+    drive = Drive(replace(LAGGING, dry_run=True))
+    out = busy_node_lagging_at(drive, 60)
+    assert of("restart", out)[0][4].startswith("node: would restart (dry run):")
+    assert of("restart", out)[0][5]["dry_run"] is True
+    drive.done(61, detail="dry run: container not touched")
+    drive.head(119, 1600)
+    out = drive.tick(120)
+    verdict = "no: lag 600, was 500"
+    assert notices(out) == [
+        (
+            "notice",
+            "restart:node:severe_lag:no",
+            "azwatch: would have restarted (dry run) node (severe_lag)",
+            f"rule severe_lag: {DETAIL}\nlag 500, best #1000, head #1500, major sync yes, "
+            f"producing yes\nhelped: {verdict}",
+            "warning",
+        )
+    ]
+    assert view(drive, 120).recent_restarts == (
+        RestartView(60, "severe_lag", DETAIL, True, verdict),
+    )
+
+
+def test_failed_restarts_are_counted_and_each_is_said_with_its_decision() -> None:
+    drive = Drive(LAGGING)
+    at = 10.0
+    for run in (2, 3):
+        busy_node_lagging_at(drive, at)
+        out = drive.done(at + 1, ok=False, detail="Docker answered 500: boom")
+        text = (
+            "restart failed: Docker answered 500: boom; "
+            "the rules will decide again after the cooldown"
+        )
+        assert of("restart_failed", out) == [
+            ("log", "ERROR", NAME, "restart_failed", f"node: {text}", {})
+        ]
+        assert notices(out) == [
+            (
+                "notice",
+                "restart_failed:node",
+                "azwatch: restart of node failed",
+                f"rule severe_lag: {DETAIL}\nlag 500, best #1000, head #1500, major sync yes, "
+                f"producing yes\n{text}",
+                "failure",
+            )
+        ]
+        drive.events(at + 2, RunStarted(f"run-{run}", at + 1.5), LogCaughtUp())
+        at += 300
+    shown = view(drive, at)
+    assert (shown.failed_restarts, shown.restarts_by_rule) == (2, (("severe_lag", 2),))
+    assert [r.verdict for r in shown.recent_restarts] == [
+        "restart failed: Docker answered 500: boom"
+    ] * 2
+
+
+def test_a_failure_reported_without_a_restart_pending_is_said_without_a_decision() -> None:
+    drive = Drive()
+    out = drive.supervisor.handle(RestartDone(NAME, RestartFinished(False, "gone")), 5)
+    text = "restart failed: gone; the rules will decide again after the cooldown"
+    assert notices(out) == [
+        ("notice", "restart_failed:node", "azwatch: restart of node failed", text, "failure")
+    ]
+
+
+def test_the_backoff_cap_is_said_whole_and_again_after_a_recovery() -> None:
+    config = replace(LAGGING, cooldown=10.0, max_cooldown=40.0, recovery_period=30.0)
+    drive = Drive(config)
+
+    def restarts_in_a_row(at: float, count: int) -> float:
+        for _ in range(count):
+            drive.events(at, BlockImported(1000))
+            drive.head(at, 1500)
+            drive.done(at + 1)
+            drive.events(at + 1, RunStarted(f"run-{at}", at + 1), LogCaughtUp())
+            at += 60
+        return at
+
+    drive.tick(60)  # a check before any restart
+    at = restarts_in_a_row(70, 4)
+    text = (
+        "2 restart(s) in a row have not helped; the cooldown is now capped at "
+        "MAX_COOLDOWN=40s. Restarts rarely fix a wrong clock, an outdated binary or a "
+        "corrupt database."
+    )
+    capped = ("log", "WARNING", NAME, "backoff_capped", f"node: {text}", {})
+    notice = (
+        "notice",
+        "capped:node",
+        "azwatch: restarts of node are not helping",
+        text,
+        "warning",
+    )
+    assert (of("backoff_capped", drive.effects), notices(drive.effects).count(notice)) == (
+        [capped],
+        1,
+    )
+    # Healthy for RECOVERY_PERIOD: k is back to 0, and a later cap is news again.
+    for second in range(int(at), int(at) + 200, 10):
+        drive.events(second, BlockImported(2000 + second))
+        drive.head(second, 2000 + second)
+    assert view(drive, at + 200).unhelped_restarts == 0
+    restarts_in_a_row(at + 200, 4)
+    assert of("backoff_capped", drive.effects) == [capped, capped]
+    assert notices(drive.effects).count(notice) == 2
+
+
+def test_no_cap_is_said_when_the_cooldown_cannot_grow() -> None:
+    drive = Drive(replace(LAGGING, cooldown=40.0, max_cooldown=40.0))
+    at = 10.0
+    for run in range(2, 6):
+        drive.events(at, BlockImported(1000))
+        drive.head(at, 1500)
+        drive.done(at + 1)
+        drive.events(at + 1, RunStarted(f"run-{run}", at + 1), LogCaughtUp())
+        at += 60
+    assert len(drive.restarts()) == 4
+    assert of("backoff_capped", drive.effects) == []
+
+
+# --- what "helped" says, rule by rule ----------------------------------------------------------
+
+STALLED = Restart(
+    Rule.STALL,
+    "best #1000 has not advanced",
+    decide(apply_all(initial_state(0.0), [BlockImported(1000)], 0.0, CONFIG), 0.0, CONFIG).facts,
+)
+
+
+def after_restart(events: list[Event], head: int | None, *, live: bool) -> NodeState:
+    """The state of the new run at 100: its log read (or not), a fresh head (or none)."""
+    timed: list[Event] = [RunStarted("run-2", 90.0), *events]
+    if live:
+        timed.append(LogCaughtUp())
+    if head is not None:
+        timed.append(HeadSample(head))
+    return apply_all(initial_state(0.0), timed, 100.0, CONFIG)
+
+
+def lag_restart(rule: Rule, lag: int | None) -> Restart:
+    return Restart(rule, "lag", replace(STALLED.facts, lag=lag))
+
+
+@pytest.mark.parametrize(
+    ("decision", "events", "head", "live", "helped"),
+    [
+        pytest.param(STALLED, [BlockImported(1001)], None, True, "yes: best #1001, past #1000"),
+        pytest.param(STALLED, [BlockImported(1000)], None, True, "no: best still #1000"),
+        pytest.param(
+            STALLED,
+            [BlockImported(1001)],
+            None,
+            False,
+            "unknown (no local best seen since the restart)",
+            id="stall-tail-not-read",
+        ),
+        pytest.param(STALLED, [], None, True, "unknown (no local best seen since the restart)"),
+        pytest.param(
+            lag_restart(Rule.SEVERE_LAG, 500),
+            [BlockImported(1000)],
+            1100,
+            True,
+            "yes: lag 100 <= BLOCK_LAG_100=100",
+        ),
+        pytest.param(
+            lag_restart(Rule.MODERATE_LAG, 50),
+            [BlockImported(1000)],
+            1020,
+            True,
+            "yes: lag 20 <= BLOCK_LAG_20=20",
+        ),
+        pytest.param(
+            lag_restart(Rule.FALLING_BEHIND, 50),
+            [BlockImported(1000)],
+            1021,
+            True,
+            "not yet: lag 21, down from 50",
+        ),
+        pytest.param(
+            lag_restart(Rule.MODERATE_LAG, 50),
+            [BlockImported(1000)],
+            1050,
+            True,
+            "no: lag 50, was 50",
+            id="lag-unchanged",
+        ),
+        pytest.param(
+            lag_restart(Rule.MODERATE_LAG, None),
+            [BlockImported(1000)],
+            1050,
+            True,
+            "no: lag 50",
+            id="lag-before-unknown",
+        ),
+        pytest.param(
+            lag_restart(Rule.MODERATE_LAG, 50),
+            [BlockImported(1000)],
+            None,
+            True,
+            "unknown (no fresh lag)",
+        ),
+    ],
+)
+def test_restart_helped_says_what_its_rule_was_about(
+    decision: Restart, events: list[Event], head: int | None, live: bool, helped: str
+) -> None:
+    state = after_restart(events, head, live=live)
+    assert restart_helped(decision, state, 100.0, CONFIG) == helped
