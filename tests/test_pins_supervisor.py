@@ -22,6 +22,7 @@ from azwatch.events import (
     BlockImported,
     BlockPrepared,
     BlockPreSealed,
+    ContainerStatus,
     Event,
     HeadSample,
     LogCaughtUp,
@@ -35,7 +36,15 @@ from azwatch.events import (
 from azwatch.policy import Restart, Rule, decide
 from azwatch.snapshot import ContainerView, HeadView, RestartView, take
 from azwatch.state import NodeState, apply_all, initial_state
-from azwatch.supervisor import RestartDone, restart_helped
+from azwatch.supervisor import (
+    ContainerEvents,
+    HeadPolled,
+    LabelsSeen,
+    Pause,
+    RestartDone,
+    Resume,
+    restart_helped,
+)
 
 LAGGING = replace(CONFIG, catch_up_rate=0.0)  # no catch-up guard: a lag of 500 restarts
 NO_HEAD = HeadView(last_poll_age=None, last_ok_age=None)
@@ -368,3 +377,198 @@ def test_restart_helped_says_what_its_rule_was_about(
 ) -> None:
     state = after_restart(events, head, live=live)
     assert restart_helped(decision, state, 100.0, CONFIG) == helped
+
+
+# --- the operator's pause ------------------------------------------------------------------
+
+
+def test_a_pause_without_a_reason_is_said_whole_and_so_is_what_it_holds_back() -> None:
+    drive = Drive(LAGGING)
+    out = drive.supervisor.handle(Pause(NAME, 3601, ""), 1)
+    assert said(out) == [
+        (
+            "log",
+            "WARNING",
+            NAME,
+            "paused",
+            "node: paused by the operator for 1h00m00s; restarts the rules decide are "
+            "logged, not carried out, until it ends (a restart of azwatch ends it too)",
+            {"pause_seconds": 3600, "reason": ""},
+        ),
+        (
+            "notice",
+            "pause:node",
+            "azwatch: node paused for 1h00m00s",
+            "paused by the operator; no reason given",
+            "warning",
+        ),
+    ]
+    drive.events(10, BlockImported(1000))
+    out = drive.head(10, 1500)
+    held_back = (
+        "log",
+        "WARNING",
+        NAME,
+        "paused_restart",
+        f"node: paused: would restart: severe_lag: {DETAIL} "
+        "(best #1000, head #1500; paused for another 59m51s)",
+        {
+            "rule": "severe_lag",
+            "paused": True,
+            "pause_left": 3591,
+            **NUMBERS_AT_RESTART,
+            "finalized": None,
+            "major_sync": False,
+            "producing": False,
+            "session": None,
+            "peers": None,
+        },
+    )
+    assert said(out) == [held_back, ("reported", NAME, 10, "severe_lag", True)]
+    assert view(drive, 10).decision.action == "paused"  # type: ignore[union-attr]
+
+
+def test_the_held_back_restart_is_said_again_once_a_check_interval_has_passed() -> None:
+    drive = Drive(replace(LAGGING, check_interval=100.0))
+    drive.supervisor.handle(Pause(NAME, 3601, "db"), 1)
+    said_at = []
+    supervisor = drive.supervisor
+    for at in (10, 105, 110):  # a log line and a head poll, then one decision
+        supervisor.handle(ContainerEvents(NAME, (BlockImported(1000),)), at)
+        supervisor.handle(HeadPolled(HeadSample(1500)), at)
+        if of("paused_restart", supervisor.tick(at)):
+            said_at.append(at)
+    assert said_at == [10, 110]
+
+
+def test_a_held_back_restart_at_a_check_is_reported_once() -> None:
+    drive = Drive(LAGGING)
+    drive.supervisor.handle(Pause(NAME, 3601, "db"), 1)
+    drive.events(60, BlockImported(1000))
+    out = drive.head(60, 1500)
+    assert reports(out) == [("reported", NAME, 60, "severe_lag", True)]
+
+
+def test_resume_pause_over_and_unknown_containers_are_said_whole() -> None:
+    drive = Drive()
+    handle = drive.supervisor.handle
+    handle(Pause(NAME, 3601, ""), 1)
+    text = "resumed by the operator after 1m39s; restarts allowed again"
+    assert said(handle(Resume(NAME), 100)) == [
+        ("log", "INFO", NAME, "resumed", f"node: {text}", {}),
+        ("notice", "pause:node", "azwatch: node resumed", text, "info"),
+    ]
+    assert said(handle(Resume(NAME), 101)) == [
+        ("log", "INFO", NAME, "resumed", "node: resume: was not paused", {})
+    ]
+    assert said(handle(Pause(NAME, 102, "late"), 102)) == [
+        ("log", "WARNING", NAME, "pause_ignored", "node: pause already over", {})
+    ]
+    assert view(drive, 102).pause is None
+    assert said(handle(Pause("other", 500, "x"), 103)) == [
+        ("log", "WARNING", None, "pause_ignored", "other: not watched; pause ignored", {})
+    ]
+    assert said(handle(Resume("other"), 104)) == [
+        ("log", "WARNING", None, "resume_ignored", "other: not watched; resume ignored", {})
+    ]
+
+
+def test_a_pause_that_ends_by_itself_is_said_and_decided_on_at_once() -> None:
+    drive = Drive()
+    drive.supervisor.watch("second", 0)
+    drive.supervisor.handle(ContainerEvents("second", (RunStarted("r", -100), LogCaughtUp())), 0)
+    drive.supervisor.handle(Pause("second", 50, "db"), 10)
+    drive.supervisor.handle(Pause(NAME, 50, "db"), 10)
+    drive.tick(20)
+    out = drive.tick(50)
+    text = "pause ended: its 40s are up; restarts allowed again"
+    assert [s for s in said(out) if s[3:4] == ("pause_ended",) or s[0] == "notice"] == [
+        ("log", "INFO", NAME, "pause_ended", f"node: {text}", {}),
+        ("notice", "pause:node", "azwatch: pause of node ended", text, "info"),
+        ("log", "INFO", "second", "pause_ended", f"second: {text}", {}),
+        ("notice", "pause:second", "azwatch: pause of second ended", text, "info"),
+    ]
+
+
+# --- labels, forgetting, holds and wake-ups ------------------------------------------------
+
+
+def test_labels_are_said_whole_and_decided_on_at_once() -> None:
+    drive = Drive()
+    drive.tick(1)
+    labels = (
+        ("azwatch.block_lag_100", "200"),
+        ("azwatch.block_lag_20", "30"),
+        ("azwatch.rpc_url", "http://x"),
+    )
+    out = drive.supervisor.handle(LabelsSeen(NAME, labels), 2)
+    (ignored,) = of("label_ignored", out)
+    assert ignored[:4] == ("log", "WARNING", NAME, "label_ignored")
+    assert ignored[4].startswith("node: ") and ignored[4].endswith("; ignored")
+    assert of("label_overrides", out) == [
+        (
+            "log",
+            "INFO",
+            NAME,
+            "label_overrides",
+            "node: settings from labels: BLOCK_LAG_100=200, BLOCK_LAG_20=30",
+            {},
+        )
+    ]
+    assert drive.supervisor.next_wake() == float("-inf")
+
+
+def test_forgetting_is_said_once_and_an_unknown_name_is_no_error() -> None:
+    drive = Drive()
+    assert said(drive.supervisor.forget(NAME)) == [
+        ("log", "INFO", NAME, "forgotten", "node: removed; no longer watched", {})
+    ]
+    assert drive.supervisor.forget(NAME) == []
+
+
+def test_a_healthy_hold_is_a_debug_record_and_others_are_info() -> None:
+    drive = Drive()
+    drive.events(1, BlockImported(1000))
+    out = drive.head(2, 1000)
+    (healthy,) = of("hold", out)
+    assert healthy[:5] == (
+        "log",
+        "DEBUG",
+        NAME,
+        "hold",
+        "node: holding: healthy: lag 0 within thresholds",
+    )
+    assert healthy[5]["reason"] == "healthy"
+    assert (healthy[5]["lag"], healthy[5]["best"], healthy[5]["head"]) == (0, 1000, 1000)
+    assert reports(out) == [("reported", NAME, 2, "healthy", False)]
+    out = drive.events(3, ContainerStatus(False, "exited (exit code 1)", seen_at=3))
+    assert [s[1:4] for s in of("hold", out)] == [("INFO", NAME, "hold")]
+
+
+def test_a_new_hold_at_a_check_is_reported_once() -> None:
+    drive = Drive()
+    drive.events(59, BlockImported(1000))
+    out = drive.head(60, 1000)
+    assert reports(out) == [("reported", NAME, 60, "healthy", False)]
+
+
+def test_a_cooldown_hold_wakes_the_supervisor_when_it_ends() -> None:
+    drive = Drive(replace(LAGGING, check_interval=600.0))
+    drive.events(10, BlockImported(1000))
+    drive.head(10, 1500)
+    drive.done(11)
+    assert drive.supervisor.next_wake() == 10 + 2 * LAGGING.cooldown
+
+
+def test_a_container_not_seen_yet_says_so_in_its_summary() -> None:
+    drive = Drive(started_at=None)  # type: ignore[arg-type]
+    assert said(drive.tick(60)) == [
+        (
+            "log",
+            "INFO",
+            NAME,
+            "summary",
+            "node: lag unknown (the container has not been seen yet)",
+            {},
+        )
+    ]
