@@ -15,7 +15,7 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
-from test_supervisor import CONFIG, NAME, Drive
+from test_supervisor import CONFIG, MAINNET, NAME, TESTNET, Drive, polled, sample
 
 from azwatch.effects import Effect, LogRecord, Reported, RestartContainer, SendNotice
 from azwatch.events import (
@@ -24,6 +24,8 @@ from azwatch.events import (
     BlockPreSealed,
     ContainerStatus,
     Event,
+    FatalKind,
+    FatalLine,
     HeadSample,
     LogCaughtUp,
     MajorSyncChanged,
@@ -37,6 +39,7 @@ from azwatch.policy import Restart, Rule, decide
 from azwatch.snapshot import ContainerView, HeadView, RestartView, take
 from azwatch.state import NodeState, apply_all, initial_state
 from azwatch.supervisor import (
+    CHAIN_UNKNOWN_AFTER,
     ContainerEvents,
     HeadPolled,
     LabelsSeen,
@@ -504,7 +507,8 @@ def test_labels_are_said_whole_and_decided_on_at_once() -> None:
     out = drive.supervisor.handle(LabelsSeen(NAME, labels), 2)
     (ignored,) = of("label_ignored", out)
     assert ignored[:4] == ("log", "WARNING", NAME, "label_ignored")
-    assert ignored[4].startswith("node: ") and ignored[4].endswith("; ignored")
+    assert ignored[4].startswith("node: ")
+    assert ignored[4].endswith("; ignored")
     assert of("label_overrides", out) == [
         (
             "log",
@@ -571,4 +575,190 @@ def test_a_container_not_seen_yet_says_so_in_its_summary() -> None:
             "node: lag unknown (the container has not been seen yet)",
             {},
         )
+    ]
+
+
+# --- the reference, the container, the node -------------------------------------------------
+
+
+def test_a_lost_reference_counts_from_its_last_answer_and_is_said_whole() -> None:
+    drive = Drive()
+    drive.head(0, 1000)
+    for at in range(10, 200, 10):
+        drive.head(at, None)
+    text = "reference RPC lost for 3m00s: refused; no restart will be decided until it answers"
+    lost = [
+        ("log", "WARNING", None, "rpc_lost", text, {}),
+        ("notice", "rpc", "azwatch: reference RPC lost", text, "warning"),
+    ]
+    assert [s for s in said(drive.effects) if "rpc" in s[1:4] or s[3:4] == ("rpc_lost",)] == lost
+    out = drive.head(300, 1300)
+    back = "reference RPC answers again after 5m00s"
+    assert [s for s in said(out) if s[0] == "notice" or s[3] == "rpc_recovered"] == [
+        ("log", "INFO", None, "rpc_recovered", back, {}),
+        ("notice", "rpc", "azwatch: reference RPC recovered", back, "info"),
+    ]
+
+
+def test_a_reference_that_never_answered_is_lost_from_its_first_failure() -> None:
+    drive = Drive()
+    for at in range(10, 200, 10):
+        drive.head(at, None)
+    (lost,) = of("rpc_lost", drive.effects)
+    assert lost[4].startswith("reference RPC lost for 3m00s: refused")
+    assert [s[2] for s in reports(drive.effects)][-1:] == [180]  # said at 10 + 3 min, no sooner
+
+
+def test_a_fatal_line_is_said_and_notified_whole() -> None:
+    drive = Drive()
+    out = drive.events(1, FatalLine(FatalKind.ESSENTIAL_TASK, "Essential task `txpool` failed"))
+    assert [s for s in said(out) if s[0] == "notice" or s[3] == "node_fatal"] == [
+        (
+            "log",
+            "ERROR",
+            NAME,
+            "node_fatal",
+            "node: node reported: Essential task `txpool` failed",
+            {},
+        ),
+        (
+            "notice",
+            "fatal:node",
+            "azwatch: node reported a fatal error",
+            "Essential task `txpool` failed",
+            "failure",
+        ),
+    ]
+
+
+def test_a_container_down_and_back_is_said_whole_and_the_attach_with_every_fact() -> None:
+    drive = Drive()
+    drive.tick(1)
+    out = drive.events(5, ContainerStatus(False, "exited (exit code 1)", seen_at=5))
+    gone = "container is exited (exit code 1); left alone until it runs again"
+    assert of("container_gone", out) == [
+        ("log", "WARNING", NAME, "container_gone", f"node: {gone}", {})
+    ]
+    assert notices(drive.tick(34.9)) == []
+    assert notices(drive.tick(35)) == [
+        ("notice", "container:node", "azwatch: node is not running", gone, "warning")
+    ]
+    out = drive.events(
+        100,
+        RunStarted("run-2", 99),
+        MajorSyncChanged(True),
+        PeersReported(3),
+        SessionStarted(4),
+        BlockPrepared(5),
+        BlockPreSealed(5),
+        SyncStatus(900, 880, 900),
+        LogCaughtUp(),
+    )
+    assert [s for s in said(out) if s[0] == "notice" or s[3] in ("attached", "container_back")] == [
+        (
+            "log",
+            "INFO",
+            NAME,
+            "attached",
+            "node: attached: run started 1s ago, best #900, finalized #880, major sync on, "
+            "producing yes, session 4, peers 3",
+            {
+                "best": 900,
+                "finalized": 880,
+                "major_sync": True,
+                "producing": True,
+                "session": 4,
+                "peers": 3,
+                "run_age": 1,
+                "restarts": 0,
+            },
+        ),
+        ("log", "INFO", NAME, "container_back", "node: container is running", {}),
+        (
+            "notice",
+            "container:node",
+            "azwatch: node is running again",
+            "The container runs again; azwatch follows it.",
+            "info",
+        ),
+    ]
+    # Down again: a new outage is news again after DOWN_NOTICE_AFTER.
+    drive.events(200, ContainerStatus(False, "exited (exit code 1)", seen_at=200))
+    assert notices(drive.tick(229)) == []
+    assert len(notices(drive.tick(230))) == 1
+
+
+def test_transitions_carry_their_flag() -> None:
+    drive = Drive()
+    out = drive.events(1, MajorSyncChanged(True))
+    assert of("major_sync", out) == [
+        ("log", "INFO", NAME, "major_sync", "node: major sync on", {"major_sync": True})
+    ]
+    drive.events(4, SessionStarted(7), BlockPrepared(10))
+    out = drive.events(5, BlockPreSealed(10))
+    assert of("producing", out) == [
+        ("log", "INFO", NAME, "producing", "node: producing blocks", {"producing": True})
+    ]
+    drive.events(6, SessionStarted(8))
+    out = drive.tick(6 + 61)
+    assert of("producing", out) == [
+        (
+            "log",
+            "INFO",
+            NAME,
+            "producing",
+            "node: no longer producing blocks",
+            {"producing": False},
+        )
+    ]
+
+
+def test_a_stopped_container_with_a_live_log_says_no_transition() -> None:
+    drive = Drive()
+    drive.events(5, ContainerStatus(False, "exited (exit code 0)", seen_at=5))
+    drive.events(6, MajorSyncChanged(True))
+    assert of("major_sync", drive.effects) == []
+
+
+def test_a_wrong_chain_is_said_whole_and_an_unknown_chain_after_exactly_three_minutes() -> None:
+    drive = Drive(started_at=None)  # type: ignore[arg-type]
+    drive.events(0, RunStarted("run-1", 0.0), LogCaughtUp(), BlockImported(1000))
+    polled(drive, CHAIN_UNKNOWN_AFTER - 0.5, sample(5000, ("rpc", 5000, MAINNET)))
+    assert of("node_chain_unknown", drive.effects) == []
+    out = polled(drive, CHAIN_UNKNOWN_AFTER, sample(5000, ("rpc", 5000, MAINNET)))
+    assert of("node_chain_unknown", out) == [
+        (
+            "log",
+            "WARNING",
+            NAME,
+            "node_chain_unknown",
+            "node: the node has not named its chain in 3m00s (no 'Network status report' "
+            "line): azwatch holds until it does (CHECK_CHAIN=false trusts every reference "
+            "instead)",
+            {},
+        )
+    ]
+    drive.events(200, PeersReported(10, MAINNET), BlockImported(1000))
+    out = polled(drive, 201, sample(1000, ("main", 1000, MAINNET), ("test", 9000, TESTNET)))
+    text = (
+        f"reference test serves another chain (genesis {TESTNET}) than the node ({MAINNET}): "
+        "it is not used for this node. Check RPC_URL: is it the node's network (mainnet or "
+        "testnet)?"
+    )
+    assert [s for s in said(out) if s[0] == "notice" or s[3] == "reference_wrong_chain"] == [
+        (
+            "log",
+            "ERROR",
+            NAME,
+            "reference_wrong_chain",
+            f"node: {text}",
+            {"endpoint": "test", "endpoint_genesis": TESTNET, "node_genesis": MAINNET},
+        ),
+        (
+            "notice",
+            "wrong_chain:node:test",
+            "azwatch: a reference serves another chain than node",
+            text,
+            "failure",
+        ),
     ]
