@@ -447,9 +447,9 @@ def test_the_held_back_restart_is_said_again_once_a_check_interval_has_passed() 
 def test_a_held_back_restart_at_a_check_is_reported_once() -> None:
     drive = Drive(LAGGING)
     drive.supervisor.handle(Pause(NAME, 3601, "db"), 1)
-    drive.events(60, BlockImported(1000))
-    out = drive.head(60, 1500)
-    assert reports(out) == [("reported", NAME, 60, "severe_lag", True)]
+    drive.supervisor.handle(ContainerEvents(NAME, (BlockImported(1000),)), 60)
+    drive.supervisor.handle(HeadPolled(HeadSample(1500)), 60)
+    assert reports(drive.supervisor.tick(60)) == [("reported", NAME, 60, "severe_lag", True)]
 
 
 def test_resume_pause_over_and_unknown_containers_are_said_whole() -> None:
@@ -480,17 +480,19 @@ def test_a_pause_that_ends_by_itself_is_said_and_decided_on_at_once() -> None:
     drive = Drive()
     drive.supervisor.watch("second", 0)
     drive.supervisor.handle(ContainerEvents("second", (RunStarted("r", -100), LogCaughtUp())), 0)
-    drive.supervisor.handle(Pause("second", 50, "db"), 10)
-    drive.supervisor.handle(Pause(NAME, 50, "db"), 10)
+    drive.supervisor.handle(Pause("second", 50, "db"), 10)  # the first container is not paused
     drive.tick(20)
     out = drive.tick(50)
     text = "pause ended: its 40s are up; restarts allowed again"
     assert [s for s in said(out) if s[3:4] == ("pause_ended",) or s[0] == "notice"] == [
-        ("log", "INFO", NAME, "pause_ended", f"node: {text}", {}),
-        ("notice", "pause:node", "azwatch: pause of node ended", text, "info"),
         ("log", "INFO", "second", "pause_ended", f"second: {text}", {}),
         ("notice", "pause:second", "azwatch: pause of second ended", text, "info"),
     ]
+    snapshot = take(drive.supervisor, now=50, wall=50, logs={}, head=NO_HEAD)
+    second = snapshot.container("second")
+    assert second is not None
+    assert second.decision is not None
+    assert second.decision.age == 0  # decided on at the pause's end, not at the next check
 
 
 # --- labels, forgetting, holds and wake-ups ------------------------------------------------
@@ -584,7 +586,8 @@ def test_a_container_not_seen_yet_says_so_in_its_summary() -> None:
 def test_a_lost_reference_counts_from_its_last_answer_and_is_said_whole() -> None:
     drive = Drive()
     drive.head(0, 1000)
-    for at in range(10, 200, 10):
+    drive.head(50, 1050)  # the last answer
+    for at in range(60, 240, 10):
         drive.head(at, None)
     text = "reference RPC lost for 3m00s: refused; no restart will be decided until it answers"
     lost = [
@@ -592,7 +595,7 @@ def test_a_lost_reference_counts_from_its_last_answer_and_is_said_whole() -> Non
         ("notice", "rpc", "azwatch: reference RPC lost", text, "warning"),
     ]
     assert [s for s in said(drive.effects) if "rpc" in s[1:4] or s[3:4] == ("rpc_lost",)] == lost
-    out = drive.head(300, 1300)
+    out = drive.head(350, 1300)
     back = "reference RPC answers again after 5m00s"
     assert [s for s in said(out) if s[0] == "notice" or s[3] == "rpc_recovered"] == [
         ("log", "INFO", None, "rpc_recovered", back, {}),
@@ -722,10 +725,10 @@ def test_a_stopped_container_with_a_live_log_says_no_transition() -> None:
 
 def test_a_wrong_chain_is_said_whole_and_an_unknown_chain_after_exactly_three_minutes() -> None:
     drive = Drive(started_at=None)  # type: ignore[arg-type]
-    drive.events(0, RunStarted("run-1", 0.0), LogCaughtUp(), BlockImported(1000))
-    polled(drive, CHAIN_UNKNOWN_AFTER - 0.5, sample(5000, ("rpc", 5000, MAINNET)))
+    drive.events(10, RunStarted("run-1", 10.0), LogCaughtUp(), BlockImported(1000))
+    polled(drive, 10 + CHAIN_UNKNOWN_AFTER - 0.5, sample(5000, ("rpc", 5000, MAINNET)))
     assert of("node_chain_unknown", drive.effects) == []
-    out = polled(drive, CHAIN_UNKNOWN_AFTER, sample(5000, ("rpc", 5000, MAINNET)))
+    out = polled(drive, 10 + CHAIN_UNKNOWN_AFTER, sample(5000, ("rpc", 5000, MAINNET)))
     assert of("node_chain_unknown", out) == [
         (
             "log",
@@ -762,3 +765,97 @@ def test_a_wrong_chain_is_said_whole_and_an_unknown_chain_after_exactly_three_mi
             "failure",
         ),
     ]
+
+
+def test_a_container_not_seen_yet_is_shown_with_the_age_of_its_book() -> None:
+    drive = Drive(started_at=None)  # type: ignore[arg-type]
+    assert view(drive, 5).run_age == 5
+
+
+def test_the_attach_counts_production_of_the_previous_session_within_its_grace() -> None:
+    drive = Drive(started_at=None)  # type: ignore[arg-type]
+    tail = (SessionStarted(7), BlockPrepared(5), BlockPreSealed(5), SessionStarted(8))
+    drive.events(0, RunStarted("run-1", -600), *tail)
+    (attached,) = of("attached", drive.events(1, LogCaughtUp()))
+    assert attached[5]["producing"] is True
+
+
+# --- verdict timing, and what every check says -------------------------------------------------
+
+
+def restarted_at(drive: Drive, at: float) -> None:
+    """A severe lag restart at *at*, done a second later; the new run's log is read."""
+    drive.events(at, BlockImported(1000))
+    drive.head(at, 1500)
+    drive.done(at + 1)
+    drive.events(at + 2, RunStarted("run-2", at + 1.5), LogCaughtUp(), BlockImported(1600))
+
+
+def test_a_verdict_waits_for_the_first_check_a_check_interval_after_the_restart() -> None:
+    drive = Drive(LAGGING)
+    restarted_at(drive, 10)
+    drive.head(59, 1610)
+    assert of("restart_verdict", drive.tick(60)) == []  # only 50 s after the restart
+    drive.head(119, 1620)
+    assert len(of("restart_verdict", drive.tick(120))) == 1
+
+
+def test_an_unknown_verdict_is_given_at_exactly_its_patience() -> None:
+    drive = Drive(LAGGING)
+    restarted_at(drive, 60)  # due at 120; patience VERDICT_PATIENCE_CHECKS checks later
+    for at in range(120, 420, 60):
+        assert of("restart_verdict", drive.tick(at)) == [], at
+    assert [s[4] for s in of("restart_verdict", drive.tick(420))] == [
+        "node: restart helped: unknown (no fresh lag)"
+    ]
+
+
+def test_every_check_says_the_progress_with_its_numbers_and_the_hold_reason() -> None:
+    drive = Drive()
+    drive.events(30, BlockImported(1000))
+    drive.head(59, 1010)
+    first = of("summary", drive.tick(60))
+    assert first == [
+        (
+            "log",
+            "INFO",
+            NAME,
+            "summary",
+            "node: lag 10 blocks (best #1000, head #1010); healthy",
+            {
+                "lag": 10,
+                "best": 1000,
+                "head": 1010,
+                "caught_up": None,
+                "sync_rate": None,
+                "time_to_catch_up": None,
+            },
+        )
+    ]
+    drive.events(119, BlockImported(1120))
+    drive.head(119, 1130)
+    out = drive.tick(120)
+    assert of("summary", out) == [
+        (
+            "log",
+            "INFO",
+            NAME,
+            "summary",
+            "node: lag 10 blocks (best #1120, head #1130), caught up 0 blocks since the last "
+            "check, sync rate 2.00 blocks/s, time to catch up unknown (lag not shrinking); "
+            "healthy",
+            {
+                "lag": 10,
+                "best": 1120,
+                "head": 1130,
+                "caught_up": 0,
+                "sync_rate": 2.0,
+                "time_to_catch_up": None,
+            },
+        )
+    ]
+    assert reports(out) == [("reported", NAME, 120, "healthy", False)]
+    lagging = Drive(LAGGING)
+    lagging.events(59, BlockImported(1000))
+    (restart_check,) = of("summary", lagging.head(60, 1500))  # a restart: no hold reason
+    assert restart_check[4] == "node: lag 500 blocks (best #1000, head #1500)"
