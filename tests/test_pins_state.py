@@ -500,3 +500,9 @@ def test_a_node_whose_chain_is_not_known_forgets_the_wrong_chains_said_before() 
     restarted = fold([(3, NodeBanner()), (4, NodeBanner())], wrong)  # a new run: chain unknown
     assert restarted.run.genesis is None
     assert fold([(5, polled(500, ("a", MAIN), ("t", TEST)))], restarted).wrong_chain == ()
+
+
+def test_a_head_sample_against_a_silent_log_clears_the_poll_error() -> None:
+    state = fold([(1, BlockImported(100)), (100, HeadUnavailable("timeout"))])
+    state = fold([(101, HeadSample(150))], state)  # the log is silent: no lag sample
+    assert (state.head, state.head_error, state.run.lags) == (150, None, ())

@@ -859,3 +859,30 @@ def test_every_check_says_the_progress_with_its_numbers_and_the_hold_reason() ->
     lagging.events(59, BlockImported(1000))
     (restart_check,) = of("summary", lagging.head(60, 1500))  # a restart: no hold reason
     assert restart_check[4] == "node: lag 500 blocks (best #1000, head #1500)"
+
+
+def test_the_cap_is_said_once_while_restarts_go_on_not_helping() -> None:
+    """A cap reached at the first restart that did not help is not said again at the next."""
+    config = replace(LAGGING, cooldown=10.0, max_cooldown=20.0)
+    drive = Drive(config)
+    at = 10.0
+    for run in range(2, 6):
+        drive.events(at, BlockImported(1000))
+        drive.head(at, 1500)
+        drive.done(at + 1)
+        drive.events(at + 1, RunStarted(f"run-{run}", at + 1), LogCaughtUp())
+        at += 60
+    assert len(drive.restarts()) == 4
+    assert len(of("backoff_capped", drive.effects)) == 1
+
+
+def test_a_shrinking_lag_says_when_it_will_be_caught_up() -> None:
+    drive = Drive()
+    drive.events(59, BlockImported(1000))
+    drive.head(59, 1015)
+    drive.tick(60)
+    drive.events(119, BlockImported(1125))
+    drive.head(119, 1130)
+    (summary,) = of("summary", drive.tick(120))
+    assert summary[5]["time_to_catch_up"] is not None
+    assert summary[5]["caught_up"] == 10
