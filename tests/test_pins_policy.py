@@ -563,8 +563,9 @@ def test_a_lag_says_what_the_silence_since_the_latest_line_may_hide() -> None:
 
 def test_a_stall_wake_up_due_now_gives_way_to_the_next_one() -> None:
     """At the instant a stall could begin, the next wake-up is the trend window's."""
-    config = replace(CONFIG, stall_timeout=60.0)
+    config = replace(CONFIG, stall_timeout=60.0, cooldown=0.0)
     young = node(started_at=T - 100, stalled_for=60.0, log_seen_at=T - 1)
     decision = decide(young, T, config)
+    assert outcome(decision) is HoldReason.HEALTHY
     assert isinstance(decision, Hold)
     assert decision.until == T - 100 + config.trend_window
