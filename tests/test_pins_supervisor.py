@@ -64,6 +64,10 @@ NUMBERS_AT_RESTART = {
     "cooldown": 60.0,
 }
 DETAIL = "lag 500 > BLOCK_LAG_100=100"
+#: How a notice names the restart of the busy node below and its facts.
+RESTART_WORDS = (
+    f"rule severe_lag: {DETAIL}\nlag 500, best #1000, head #1500, major sync yes, producing yes"
+)
 
 
 def said(effects: Iterable[Effect]) -> list[tuple[Any, ...]]:
@@ -120,7 +124,31 @@ def busy_node_lagging_at(drive: Drive, at: float) -> list[Effect]:
     return drive.head(at, 1500)
 
 
+def unhelped_restarts(drive: Drive, at: float, count: int) -> float:
+    """*count* severe-lag restarts 60 s apart from *at*, each done and its run attached;
+    the lag never falls. Returns when the next one would be."""
+    for _ in range(count):
+        drive.events(at, BlockImported(1000))
+        drive.head(at, 1500)
+        drive.done(at + 1)
+        drive.events(at + 1, RunStarted(f"run-{at}", at + 1), LogCaughtUp())
+        at += 60
+    return at
+
+
 # --- a restart, its report and its verdict --------------------------------------------------
+
+
+def assert_judged(
+    drive: Drive, out: list[Effect], verdict: str, title: str, level: str, *, dry_run: bool = False
+) -> None:
+    """The restart decided at 60 was judged by *out* at 120: its notice, and the page's row."""
+    key = f"restart:node:severe_lag:{verdict.split(':')[0]}"
+    body = f"{RESTART_WORDS}\nhelped: {verdict}"
+    assert notices(out) == [("notice", key, title, body, level)]
+    assert view(drive, 120).recent_restarts == (
+        RestartView(60, "severe_lag", DETAIL, dry_run, verdict),
+    )
 
 
 def test_a_restart_says_every_fact_and_is_judged_at_the_first_check_after_it() -> None:
@@ -157,19 +185,7 @@ def test_a_restart_says_every_fact_and_is_judged_at_the_first_check_after_it() -
     assert of("restart_verdict", out) == [
         ("log", "INFO", NAME, "restart_verdict", f"node: restart helped: {verdict}", {})
     ]
-    assert notices(out) == [
-        (
-            "notice",
-            "restart:node:severe_lag:yes",
-            "azwatch: restarted node (severe_lag)",
-            f"rule severe_lag: {DETAIL}\nlag 500, best #1000, head #1500, major sync yes, "
-            f"producing yes\nhelped: {verdict}",
-            "info",
-        )
-    ]
-    assert view(drive, 120).recent_restarts == (
-        RestartView(60, "severe_lag", DETAIL, False, verdict),
-    )
+    assert_judged(drive, out, verdict, "azwatch: restarted node (severe_lag)", "info")
 
 
 def test_a_dry_run_restart_is_judged_as_one_that_would_have_been() -> None:
@@ -181,19 +197,8 @@ def test_a_dry_run_restart_is_judged_as_one_that_would_have_been() -> None:
     drive.head(119, 1600)
     out = drive.tick(120)
     verdict = "no: lag 600, was 500"
-    assert notices(out) == [
-        (
-            "notice",
-            "restart:node:severe_lag:no",
-            "azwatch: would have restarted (dry run) node (severe_lag)",
-            f"rule severe_lag: {DETAIL}\nlag 500, best #1000, head #1500, major sync yes, "
-            f"producing yes\nhelped: {verdict}",
-            "warning",
-        )
-    ]
-    assert view(drive, 120).recent_restarts == (
-        RestartView(60, "severe_lag", DETAIL, True, verdict),
-    )
+    title = "azwatch: would have restarted (dry run) node (severe_lag)"
+    assert_judged(drive, out, verdict, title, "warning", dry_run=True)
 
 
 def test_failed_restarts_are_counted_and_each_is_said_with_its_decision() -> None:
@@ -214,8 +219,7 @@ def test_failed_restarts_are_counted_and_each_is_said_with_its_decision() -> Non
                 "notice",
                 "restart_failed:node",
                 "azwatch: restart of node failed",
-                f"rule severe_lag: {DETAIL}\nlag 500, best #1000, head #1500, major sync yes, "
-                f"producing yes\n{text}",
+                f"{RESTART_WORDS}\n{text}",
                 "failure",
             )
         ]
@@ -241,17 +245,8 @@ def test_the_backoff_cap_is_said_whole_and_again_after_a_recovery() -> None:
     config = replace(LAGGING, cooldown=10.0, max_cooldown=40.0, recovery_period=30.0)
     drive = Drive(config)
 
-    def restarts_in_a_row(at: float, count: int) -> float:
-        for _ in range(count):
-            drive.events(at, BlockImported(1000))
-            drive.head(at, 1500)
-            drive.done(at + 1)
-            drive.events(at + 1, RunStarted(f"run-{at}", at + 1), LogCaughtUp())
-            at += 60
-        return at
-
     drive.tick(60)  # a check before any restart
-    at = restarts_in_a_row(70, 4)
+    at = unhelped_restarts(drive, 70, 4)
     text = (
         "2 restart(s) in a row have not helped; the cooldown is now capped at "
         "MAX_COOLDOWN=40s. Restarts rarely fix a wrong clock, an outdated binary or a "
@@ -274,20 +269,14 @@ def test_the_backoff_cap_is_said_whole_and_again_after_a_recovery() -> None:
         drive.events(second, BlockImported(2000 + second))
         drive.head(second, 2000 + second)
     assert view(drive, at + 200).unhelped_restarts == 0
-    restarts_in_a_row(at + 200, 4)
+    unhelped_restarts(drive, at + 200, 4)
     assert of("backoff_capped", drive.effects) == [capped, capped]
     assert notices(drive.effects).count(notice) == 2
 
 
 def test_no_cap_is_said_when_the_cooldown_cannot_grow() -> None:
     drive = Drive(replace(LAGGING, cooldown=40.0, max_cooldown=40.0))
-    at = 10.0
-    for run in range(2, 6):
-        drive.events(at, BlockImported(1000))
-        drive.head(at, 1500)
-        drive.done(at + 1)
-        drive.events(at + 1, RunStarted(f"run-{run}", at + 1), LogCaughtUp())
-        at += 60
+    unhelped_restarts(drive, 10, 4)
     assert len(drive.restarts()) == 4
     assert of("backoff_capped", drive.effects) == []
 
@@ -865,13 +854,7 @@ def test_the_cap_is_said_once_while_restarts_go_on_not_helping() -> None:
     """A cap reached at the first restart that did not help is not said again at the next."""
     config = replace(LAGGING, cooldown=10.0, max_cooldown=20.0)
     drive = Drive(config)
-    at = 10.0
-    for run in range(2, 6):
-        drive.events(at, BlockImported(1000))
-        drive.head(at, 1500)
-        drive.done(at + 1)
-        drive.events(at + 1, RunStarted(f"run-{run}", at + 1), LogCaughtUp())
-        at += 60
+    unhelped_restarts(drive, 10, 4)
     assert len(drive.restarts()) == 4
     assert len(of("backoff_capped", drive.effects)) == 1
 
