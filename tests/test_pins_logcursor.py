@@ -57,3 +57,9 @@ def test_lines_with_an_empty_message_count_among_those_sharing_a_timestamp() -> 
     assert (after.last_ns, after.at_last) == (T + 7, 3)
     fresh, _ = after.reopened().fresh_block("\n".join([*same, raw(8, "new")]))
     assert fresh == raw(8, "new")
+
+
+def test_unstamped_lines_with_no_new_line_pass_as_they_came() -> None:
+    cursor = LogCursor("run", T + 5, 1).reopened()
+    block, _ = cursor.fresh_block(f"first\n{raw(5, 'applied')}\nsecond")
+    assert block == "first\nsecond"
