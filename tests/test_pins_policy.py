@@ -533,3 +533,39 @@ def test_every_decision_says_why_with_its_numbers(
     """
     decision = decide(case, T, CONFIG)
     assert (outcome(decision), decision.detail) == (expected, detail)
+
+
+# --- pinned after the engine (the log's freshness, the silence a lag allows for) -----------
+
+
+def test_a_hold_for_the_logs_history_or_silence_says_so_whole() -> None:
+    history = decide(node(log_live=False), T, CONFIG)
+    assert (outcome(history), history.detail) == (
+        HoldReason.LOG_HISTORY,
+        "reading the run's log up to the present; its lines are history until then",
+    )
+    silent = decide(node(log_seen_at=T - 60), T, CONFIG)
+    assert (outcome(silent), silent.detail) == (
+        HoldReason.LOG_SILENT,
+        "no log line for 60s (> 45s) from a running container: its best is unknown until "
+        "the follower brings lines again",
+    )
+
+
+def test_a_lag_says_what_the_silence_since_the_latest_line_may_hide() -> None:
+    lagging = node(best=1000, head=1500, log_seen_at=T - 2)
+    decision = decide(lagging, T, replace(CONFIG, catch_up_rate=0.0))
+    assert decision.detail == (
+        "lag 499 (head #1500 - best #1000, less 1 block(s) the 2s since the latest log line "
+        "may hide) > BLOCK_LAG_100=100"
+    )
+
+
+def test_a_stall_wake_up_due_now_gives_way_to_the_next_one() -> None:
+    """At the instant a stall could begin, the next wake-up is the trend window's."""
+    config = replace(CONFIG, stall_timeout=60.0, cooldown=0.0)
+    young = node(started_at=T - 100, stalled_for=60.0, log_seen_at=T - 1)
+    decision = decide(young, T, config)
+    assert outcome(decision) is HoldReason.HEALTHY
+    assert isinstance(decision, Hold)
+    assert decision.until == T - 100 + config.trend_window

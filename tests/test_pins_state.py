@@ -17,6 +17,7 @@ from azwatch.events import (
     BlockPrepared,
     BlockPreSealed,
     ContainerStatus,
+    EntrypointError,
     Event,
     FatalKind,
     FatalLine,
@@ -27,13 +28,23 @@ from azwatch.events import (
     MajorSyncChanged,
     NodeBanner,
     PeersReported,
+    ReferenceAnswer,
     RestartFinished,
     RestartIssued,
     RunStarted,
     SessionStarted,
     SyncStatus,
 )
-from azwatch.state import SESSION_GRACE, LagSample, NodeState, apply, apply_all, initial_state
+from azwatch.state import (
+    SESSION_GRACE,
+    LagSample,
+    NodeState,
+    apply,
+    apply_all,
+    initial_state,
+    log_is_fresh,
+    log_stale_after,
+)
 
 CONFIG = Config(container_names=("node",))
 
@@ -398,3 +409,100 @@ def test_a_banner_is_a_line_of_the_run_it_starts() -> None:
     assert (state.run.started_at, state.run.has_lines) == (50, True)
     state = fold([(90, NodeBanner())], state)
     assert (state.run.started_at, state.run.has_lines) == (90, True)
+
+
+# --- pinned after the engine (the supervisor, the log's freshness, the chain check) ----------
+
+
+def test_every_line_that_is_not_an_instant_marks_the_log_seen() -> None:
+    """A session line and banners say the log is alive, like any other node line."""
+    assert fold([(5, SessionStarted(7))]).run.log_seen_at == 5
+    first = fold([(10, RunStarted("run-2", 8.0)), (10.5, LogCaughtUp()), (11, NodeBanner())])
+    assert (first.run.has_lines, first.run.log_seen_at) == (True, 11)
+    again = fold([(20, NodeBanner())], first)
+    assert (again.run.run_id, again.run.log_seen_at, again.run.log_live) == (None, 20, True)
+
+
+def test_an_entrypoint_error_is_the_runs_fatal_line() -> None:
+    state = fold([(1, BlockImported(10)), (2, EntrypointError("CHAIN", "CHAIN: unbound"))])
+    assert state.run.fatal == "CHAIN: unbound"
+    assert (state.run.best, state.running) == (10, live_run().running)
+
+
+def test_catching_up_with_the_log_starts_its_freshness_and_forgets_the_tail() -> None:
+    """The lag samples and heads seen while the tail was read measure the reading."""
+    tail = apply_all(
+        initial_state(0.0, "run-1"),
+        [BlockImported(100), HeadSample(150)],
+        1.0,
+        CONFIG,
+    )
+    tail = fold([(2, BlockImported(100)), (3, HeadSample(160))], tail)
+    assert tail.run.log_live is False
+    live = apply(tail, LogCaughtUp(), 30.0, CONFIG)
+    assert (live.run.log_live, live.run.log_seen_at) == (True, 30.0)
+    assert (live.run.lags, live.run.heads_since_advance) == ((), None)
+
+
+def test_the_log_is_fresh_up_to_exactly_its_staleness_bound() -> None:
+    state = fold([(10, BlockImported(100))])
+    bound = log_stale_after(CONFIG)
+    assert log_is_fresh(state.run, 10 + bound, CONFIG)
+    assert not log_is_fresh(state.run, 10 + bound + 0.001, CONFIG)
+
+
+def test_a_head_sample_without_a_best_clears_the_poll_error() -> None:
+    state = fold([(1, HeadUnavailable("timeout")), (2, HeadSample(101))])
+    assert (state.head, state.head_at, state.head_error) == (101, 2, None)
+
+
+MAIN = "0x7025…344e"
+TEST = "0x05d5…60c5"
+
+
+def polled(head: int, *answers: tuple[str, str | None]) -> HeadSample:
+    sources = tuple(ReferenceAnswer(endpoint, head, genesis) for endpoint, genesis in answers)
+    return HeadSample(head, len(sources), sources)
+
+
+def test_the_chain_check_says_each_problem_and_forgets_it_when_it_is_gone() -> None:
+    unknown = fold([(1, HeadUnavailable("timeout")), (2, polled(500, ("a", MAIN)))])
+    assert unknown.chain_problem == (
+        "the node's chain is not known yet: waiting for its first network status report "
+        "(about 20 s after it starts), which names its genesis"
+    )
+    assert (unknown.wrong_chain, unknown.head_error) == ((), None)
+
+    named = fold([(3, PeersReported(10, MAIN)), (3, BlockImported(400))], unknown)
+    wrong = fold(
+        [(4, HeadUnavailable("timeout")), (5, polled(9000, ("t", TEST), ("n", None)))], named
+    )
+    assert wrong.chain_problem == (
+        f"no reference endpoint serves the node's chain {MAIN} "
+        f"(t serves {TEST}; n serves a chain it has not told yet)"
+    )
+    assert (wrong.wrong_chain, wrong.head_error) == (("t",), None)
+
+    unknown_again = fold([(6, polled(500, ("a", MAIN), ("t", TEST)))], wrong)
+    assert unknown_again.wrong_chain == ("t",)
+    trusted = apply(unknown_again, HeadSample(501), 7.0, replace(CONFIG, check_chain=False))
+    assert (trusted.chain_problem, trusted.wrong_chain, trusted.head) == (None, (), 501)
+    off = fold([(8, polled(502, ("t", TEST)))], wrong)
+    assert off.chain_problem is not None
+    no_sources = apply(off, HeadSample(503), 9.0, CONFIG)
+    assert (no_sources.chain_problem, no_sources.wrong_chain) == (None, ())
+
+
+def test_a_node_whose_chain_is_not_known_forgets_the_wrong_chains_said_before() -> None:
+    named = fold([(1, PeersReported(10, MAIN)), (1, BlockImported(400))])
+    wrong = fold([(2, polled(500, ("a", MAIN), ("t", TEST)))], named)
+    assert wrong.wrong_chain == ("t",)
+    restarted = fold([(3, NodeBanner()), (4, NodeBanner())], wrong)  # a new run: chain unknown
+    assert restarted.run.genesis is None
+    assert fold([(5, polled(500, ("a", MAIN), ("t", TEST)))], restarted).wrong_chain == ()
+
+
+def test_a_head_sample_against_a_silent_log_clears_the_poll_error() -> None:
+    state = fold([(1, BlockImported(100)), (100, HeadUnavailable("timeout"))])
+    state = fold([(101, HeadSample(150))], state)  # the log is silent: no lag sample
+    assert (state.head, state.head_error, state.run.lags) == (150, None, ())
