@@ -12,9 +12,9 @@ every task:
   effects it returns (log records, notices, restarts);
 * a task per restart in flight, so a slow restart never blocks the other containers.
 
-The sources talk to the decision task through one bounded memory object stream, which gives
-back-pressure instead of unbounded queues. ``watch()`` installs no signal handler, configures
-no logging and leaves nothing behind when cancelled.
+The sources talk to the decision task through one bounded :class:`~azwatch.inbox.Inbox`,
+which gives back-pressure instead of unbounded queues. ``watch()`` installs no signal
+handler, configures no logging and leaves nothing behind when cancelled.
 """
 
 from __future__ import annotations
@@ -30,7 +30,6 @@ import aiohttp
 import anyio
 import anyio.abc
 import anyio.lowlevel
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from azwatch.config import Config
 from azwatch.containers import (
@@ -48,6 +47,7 @@ from azwatch.events import ContainerStatus, Event
 from azwatch.follower import FollowStatus, LogFollower, loop_time
 from azwatch.head import HeadPoller, PollResult
 from azwatch.http import Control, serve
+from azwatch.inbox import Inbox
 from azwatch.notify import Notifier
 from azwatch.redaction import redact_url
 from azwatch.restarter import DockerRestarter, DryRunRestarter, Restarter
@@ -118,7 +118,7 @@ class Watcher:
         self._last_poll: PollResult | None = None
         self._docker: aiodocker.Docker | None = None
         self._group: anyio.abc.TaskGroup | None = None
-        self._send: MemoryObjectSendStream[Message | _Forget | _Control] | None = None
+        self._inbox: Inbox[Message | _Forget | _Control] | None = None
 
     def snapshot(self) -> Snapshot:
         """What the watcher sees now, as frozen values (``/status``, ``/metrics``)."""
@@ -143,16 +143,12 @@ class Watcher:
     async def run(self) -> None:
         """Watch until cancelled."""
         config = self.config
-        send, receive = anyio.create_memory_object_stream[Message | _Forget | _Control](
-            max_buffer_size=QUEUE_SIZE
-        )
+        inbox = Inbox[Message | _Forget | _Control](QUEUE_SIZE)
         async with contextlib.AsyncExitStack() as stack:
-            await stack.enter_async_context(send)
-            await stack.enter_async_context(receive)
             docker = open_docker(config)
             stack.push_async_callback(_close_docker, docker)
             session = await stack.enter_async_context(aiohttp.ClientSession())
-            self._docker, self._send = docker, send
+            self._docker, self._inbox = docker, inbox
             restarter = self._restarter or DockerRestarter(docker)
             self.poller = HeadPoller(session, config.rpc_urls, timeout=config.rpc_timeout)
             self.events = EventStream(docker, self._on_docker_event, on_reconnect=self._wake_all)
@@ -166,7 +162,7 @@ class Watcher:
             )
             async with anyio.create_task_group() as group:
                 self._group = group
-                group.start_soon(self._decide_forever, receive, restarter, name="azwatch.decide")
+                group.start_soon(self._decide_forever, inbox, restarter, name="azwatch.decide")
                 group.start_soon(self.events.run, name="azwatch.events")
                 group.start_soon(self._poll_forever, self.poller, name="azwatch.head")
                 for name in config.container_names:
@@ -225,32 +221,32 @@ class Watcher:
                     await anyio.sleep(5)
 
     async def _emit(self, name: str, events: Sequence[Event]) -> None:
-        assert self._send is not None
+        assert self._inbox is not None
         message = ContainerEvents(name, tuple(events))
-        try:
-            # The usual case costs no checkpoint; a full queue waits (back-pressure).
-            self._send.send_nowait(message)
-        except anyio.WouldBlock:
-            await self._send.send(message)
+        # The usual case costs no checkpoint; a full inbox waits (back-pressure), and that
+        # wait is never cut short: the follower's cursor is past these lines already.
+        if not self._inbox.offer(message):
+            with anyio.CancelScope(shield=True):
+                await self._inbox.send(message)
 
     async def _inspected(self, name: str, info: ContainerInfo) -> None:
-        assert self._send is not None
-        await self._send.send(LabelsSeen(name, tuple(sorted(info.labels.items()))))
+        assert self._inbox is not None
+        await self._inbox.send(LabelsSeen(name, tuple(sorted(info.labels.items()))))
 
     async def _poll_forever(self, poller: HeadPoller) -> None:
         async def polled(result: PollResult) -> None:
-            assert self._send is not None
+            assert self._inbox is not None
             self._last_poll = result
-            await self._send.send(HeadPolled(result.event()))
+            await self._inbox.send(HeadPolled(result.event()))
 
         await poller.run(polled, interval=self.config.rpc_poll_interval)
 
     async def _submit(self, message: Pause | Resume) -> None:
         """Hand the operator's *message* to the decision task; return once it is applied."""
-        assert self._send is not None
+        assert self._inbox is not None
         applied = anyio.Event()
         with anyio.fail_after(CONTROL_DEADLINE):
-            await self._send.send(_Control(message, applied))
+            await self._inbox.send(_Control(message, applied))
             await applied.wait()
 
     def _wake_all(self) -> None:
@@ -301,8 +297,8 @@ class Watcher:
                 and self.config.container_label
                 and (name not in self.config.container_names)
             ):
-                assert self._send is not None
-                await self._send.send(_Forget(name))
+                assert self._inbox is not None
+                await self._inbox.send(_Forget(name))
                 continue
             follower.wake()
 
@@ -316,23 +312,25 @@ class Watcher:
     # --- the decision task ----------------------------------------------------------------
 
     async def _decide_forever(
-        self, receive: MemoryObjectReceiveStream[Message | _Forget | _Control], restarter: Restarter
+        self, inbox: Inbox[Message | _Forget | _Control], restarter: Restarter
     ) -> None:
         supervisor = self.supervisor
         while True:
             now = self.clock()
             wake = min(supervisor.next_wake(), now + self.config.check_interval)
             if wake > now:
-                with anyio.move_on_after(wake - now):
-                    self._take(await receive.receive(), restarter)
+                # Waits whenever the inbox is empty, which lets the sources run.
+                message = await inbox.receive(wake - now)
+                if message is not None:
+                    self._take(message, restarter)
+            else:
+                await anyio.lowlevel.checkpoint()  # due now: let the sources run first
             # Whatever else arrived meanwhile is taken in now, without waiting again.
             for _ in range(QUEUE_SIZE):
-                try:
-                    self._take(receive.receive_nowait(), restarter)
-                except anyio.WouldBlock:
+                if (message := inbox.take()) is None:
                     break
+                self._take(message, restarter)
             self._carry_out(supervisor.tick(self.clock()), restarter)
-            await anyio.lowlevel.checkpoint()  # decide, then let the sources run
 
     def _take(self, message: Message | _Forget | _Control, restarter: Restarter) -> None:
         if isinstance(message, _Control):
@@ -370,8 +368,8 @@ class Watcher:
 
     async def _run_restart(self, name: str, restarter: Restarter, stop_timeout: float) -> None:
         result = await restarter.restart(name, stop_timeout=stop_timeout)
-        assert self._send is not None
-        await self._send.send(RestartDone(name, result))
+        assert self._inbox is not None
+        await self._inbox.send(RestartDone(name, result))
 
 
 async def watch(config: Config) -> None:
