@@ -115,6 +115,8 @@ class Watcher:
         self.http_address: tuple[str, int] | None = None
         self._restarter = restarter
         self._scopes: dict[str, anyio.CancelScope] = {}
+        #: The id of each watched container as last inspected (for the events' filter).
+        self._ids: dict[str, str] = {}
         self._last_poll: PollResult | None = None
         self._docker: aiodocker.Docker | None = None
         self._group: anyio.abc.TaskGroup | None = None
@@ -151,7 +153,12 @@ class Watcher:
             self._docker, self._inbox = docker, inbox
             restarter = self._restarter or DockerRestarter(docker)
             self.poller = HeadPoller(session, config.rpc_urls, timeout=config.rpc_timeout)
-            self.events = EventStream(docker, self._on_docker_event, on_reconnect=self._wake_all)
+            self.events = EventStream(
+                docker,
+                self._on_docker_event,
+                on_reconnect=self._wake_all,
+                narrowing=self._narrowing,
+            )
             logger.info(
                 "azwatch watching %s; reference %s; %s",
                 ", ".join(config.container_names)
@@ -231,6 +238,10 @@ class Watcher:
 
     async def _inspected(self, name: str, info: ContainerInfo) -> None:
         assert self._inbox is not None
+        if self._ids.get(name) != info.id:
+            self._ids[name] = info.id
+            if self.events is not None and self.config.container_label is None:
+                self.events.refilter()  # the events filter names the ids
         await self._inbox.send(LabelsSeen(name, tuple(sorted(info.labels.items()))))
 
     async def _poll_forever(self, poller: HeadPoller) -> None:
@@ -248,6 +259,16 @@ class Watcher:
         with anyio.fail_after(CONTROL_DEADLINE):
             await self._inbox.send(_Control(message, applied))
             await applied.wait()
+
+    def _narrowing(self) -> dict[str, list[str]]:
+        """The daemon-side filter for the watched containers' events: others cost nothing."""
+        config = self.config
+        if config.container_label is None:
+            # By name, and by id: a container renamed away keeps its id, not its name.
+            return {"container": [*config.container_names, *self._ids.values()]}
+        if not config.container_names:
+            return {"label": [config.container_label]}  # labels survive a rename
+        return {}  # names and a label: Docker cannot OR two filters, so take every event
 
     def _wake_all(self) -> None:
         for follower in self.followers.values():
@@ -342,6 +363,7 @@ class Watcher:
             if scope is not None:
                 scope.cancel()
             self.followers.pop(message.name, None)
+            self._ids.pop(message.name, None)
             self._carry_out(self.supervisor.forget(message.name), restarter)
             return
         self._carry_out(self.supervisor.handle(message, self.clock()), restarter)
