@@ -109,6 +109,8 @@ class EventStream:
         self.received = 0
         #: Why the stream is down, from its latest failure until it opens again (``/healthz``).
         self.problem: str | None = None
+        #: The filters of the latest connection (once it opened: see :attr:`connected`).
+        self.filters: dict[str, list[str]] = {}
         self._connection: anyio.CancelScope | None = None
         self._refilter = False
         self._refiltered_at = 0.0
@@ -157,6 +159,7 @@ class EventStream:
             "type": ["container"],
             "event": list(ACTIONS),
         }
+        self.filters = filters
         params: dict[str, Any] = {"filters": filters}
         if since is not None:
             params["since"] = f"{since:.9f}"

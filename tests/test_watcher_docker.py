@@ -463,6 +463,21 @@ async def test_events_of_a_prefix_named_container_are_not_ours(
                 await anyio.to_thread.run_sync(twin.remove)
 
 
+async def attached_and_filtered(watcher: Watcher, node: FakeNode) -> None:
+    """Until *node*'s log is followed and the event stream is open with its id in its filter."""
+    events = watcher.events
+    assert events is not None
+    await eventually(
+        lambda: (
+            watcher.followers[node.name].status.attached
+            and node.id in events.filters.get("container", [])
+            and events.connected
+        ),
+        within=5,
+        what="attached, and the event stream filters by the container's id",
+    )
+
+
 async def test_other_containers_events_are_filtered_out_by_the_daemon(
     fake_node: FakeNodeFactory,
 ) -> None:
@@ -474,10 +489,7 @@ async def test_other_containers_events_are_filtered_out_by_the_daemon(
         async with running(config, HeadMover(rpc, node)) as watcher:
             events = watcher.events
             assert events is not None
-            await eventually(
-                lambda: watcher.followers[node.name].status.attached, within=5, what="attach"
-            )
-            await anyio.sleep(0.5)  # the stream reopened with the container's id in its filter
+            await attached_and_filtered(watcher, node)
             before = events.received
             other = await anyio.to_thread.run_sync(lambda: fake_node(name="other", **NODE))
             await anyio.to_thread.run_sync(other.stop)
@@ -498,10 +510,7 @@ async def test_a_container_renamed_away_is_seen_at_once(fake_node: FakeNodeFacto
         config = scaled((node.name,), rpc.url)
         async with running(config, HeadMover(rpc, node)) as watcher:
             tracked = watcher.supervisor.books[node.name]
-            await eventually(
-                lambda: watcher.followers[node.name].status.attached, within=5, what="attach"
-            )
-            await anyio.sleep(0.5)  # the stream reopened with the container's id in its filter
+            await attached_and_filtered(watcher, node)
             await anyio.to_thread.run_sync(docker, "rename", node.name, new_name)
             try:
                 await eventually(
