@@ -106,6 +106,9 @@ RUN PYTHONDONTWRITEBYTECODE= /opt/azwatch/bin/python -c 'import importlib, pkgut
 USER ${MONITOR_UID}:${MONITOR_GID}
 WORKDIR /
 
+# Stopped mid-restart, azwatch waits for the restart (STOP_TIMEOUT + 30 s at most). An image
+# cannot carry a stop timeout, so run it with `--stop-timeout 120` (compose:
+# `stop_grace_period: 120s`); Docker's default 10 s would kill it first (docs/safety.md).
 STOPSIGNAL SIGTERM
 
 # Is the watcher itself working? `check --watcher` asks its /healthz: 0 yes, 3 no (its log

@@ -37,6 +37,11 @@ EXIT_PIPE_CLOSED = 141
 #: commands that look at no container (replay, check --watcher) give it this stand-in.
 _STAND_IN_CONTAINER = "none"
 
+#: ``azwatch demo``'s image (the README's set-up builds it) and status page port (the image's
+#: own HTTP_PORT, where an operator will look later).
+DEMO_IMAGE = "azwatch"
+DEMO_PORT = 9616
+
 
 def add_settings(parser: argparse.ArgumentParser) -> None:
     """Give *parser* a flag for every setting of :data:`~azwatch.config.SETTINGS`.
@@ -79,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"azwatch {__version__}")
     commands = parser.add_subparsers(
-        dest="command", metavar="{run,check,replay,status,pause,resume}"
+        dest="command", metavar="{run,check,replay,status,pause,resume,demo}"
     )
     run_parser = commands.add_parser("run", help="watch until SIGTERM/SIGINT (the default)")
     check_parser = commands.add_parser(
@@ -113,6 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="print hold decisions too (every CHECK_INTERVAL and whenever the reason changes)",
     )
     remote_parsers = _add_remote_commands(commands)
+    _add_demo_command(commands)
     for each in (parser, run_parser, check_parser, replay_parser, *remote_parsers):
         add_settings(each)
     return parser
@@ -162,6 +168,51 @@ def _add_remote_commands(
     return remote
 
 
+def _add_demo_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``demo`` (see :mod:`azwatch.demo`); it takes no settings: its own are scaled down."""
+    demo_parser = commands.add_parser(
+        "demo",
+        help="see azwatch restart a stalled stand-in node within a minute (needs Docker)",
+        description=(
+            "Start a stand-in node container from the azwatch image (no network, nothing "
+            "pulled) that prints a scripted aleph-node life: start-up, major sync, in sync, "
+            "then a stall. Watch it with short settings and a reference head on 127.0.0.1, and "
+            "show the status page's address. Within about a minute azwatch detects the stall, "
+            "restarts the container and says 'helped: yes'; the demo then removes everything it "
+            "started (also on Ctrl+C) and exits 0."
+        ),
+        epilog=(
+            "Its settings are its own, scaled down (COOLDOWN 15 s, STALL_TIMEOUT 10 s, "
+            "CHECK_INTERVAL 5 s); of the variables and flags only DOCKER_HOST applies. "
+            "Exit codes: 0 shown (or --duration over); 1 the demo did not show it (the line "
+            "says why); 2 the image is missing, the port is in use or the name is taken; 3 no "
+            "Docker Engine answers; 130/143 stopped by SIGINT/SIGTERM."
+        ),
+    )
+    demo_parser.add_argument(
+        "--image",
+        default=DEMO_IMAGE,
+        help=f"the azwatch image to run the stand-in from (default {DEMO_IMAGE}; build it "
+        f"with `docker build -t {DEMO_IMAGE} .`)",
+    )
+    demo_parser.add_argument(
+        "--port",
+        type=int,
+        default=DEMO_PORT,
+        help=f"the status page's port on 127.0.0.1 (default {DEMO_PORT}; 0: any free one)",
+    )
+    demo_parser.add_argument(
+        "--duration",
+        type=float,
+        metavar="SECONDS",
+        help="keep running this long, the status page with it, then stop "
+        "(default: stop once the restart's verdict is shown)",
+    )
+    demo_parser.add_argument(
+        "--name", help="the stand-in container's name (default azwatch-demo-<random>)"
+    )
+
+
 def settings_from(args: argparse.Namespace, environ: Mapping[str, str]) -> dict[str, str]:
     """The environment with every flag given on the command line laid over it.
 
@@ -180,6 +231,8 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     args = build_parser().parse_args(argv)
     settings = settings_from(args, os.environ if environ is None else environ)
     command = args.command or "run"
+    if command == "demo":
+        return _run_demo(args, settings)
     named = bool(settings.get("CONTAINER_NAME", "").strip())
     if not _looks_at_containers(command, args) and not (
         settings.get("CONTAINER_NAME", "").strip() or settings.get("CONTAINER_LABEL", "").strip()
@@ -206,6 +259,13 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
             return EXIT_BLIND
     configure(config.log_format, config.log_level, sys.stderr if command == "check" else None)
     if command == "check":
+        if config.restart_via == "kubelet" and not args.watcher:
+            print(
+                "azwatch: check looks through Docker, which RESTART_VIA=kubelet has not; ask the "
+                "running watcher instead: azwatch check --watcher, or GET /livez",
+                file=sys.stderr,
+            )
+            return EXIT_CONFIG
         if args.watcher:
             return commands.check_watcher(config)
         if args.permissions:
@@ -241,6 +301,22 @@ def _run_remote(command: str, args: argparse.Namespace, config: Config) -> int:
             out=sys.stdout,
         )
     return remote.resume(config, args.name, url=args.url, timeout=args.timeout, out=sys.stdout)
+
+
+def _run_demo(args: argparse.Namespace, settings: Mapping[str, str]) -> int:
+    from azwatch import demo  # imports aiodocker and aiohttp
+
+    if not 0 <= args.port <= 65535 or (args.duration is not None and args.duration <= 0):
+        print("azwatch demo: --port must be 0-65535 and --duration above 0", file=sys.stderr)
+        return EXIT_CONFIG
+    options = demo.DemoOptions(
+        image=args.image,
+        port=args.port,
+        duration=args.duration,
+        name=args.name,
+        docker_host=settings.get("DOCKER_HOST", "").strip() or None,
+    )
+    return demo.run(options)
 
 
 class _OutputFailed(Exception):

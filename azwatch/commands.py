@@ -1,8 +1,9 @@
 """The live commands behind the CLI: ``azwatch run`` and ``azwatch check``.
 
-``run`` is the process around :func:`azwatch.watch`: it checks that the Docker socket is
-usable (one clear line and exit 3 if not), handles SIGTERM/SIGINT by cancelling the watcher,
-and exits 0 once everything is closed. ``check`` takes one look at each container and the
+``run`` is the process around :func:`azwatch.watch` (or, with ``RESTART_VIA=kubelet``, the
+probe watcher of :mod:`azwatch.probewatch`, which needs no Docker): it checks that the Docker
+socket is usable (one clear line and exit 3 if not), handles SIGTERM/SIGINT by cancelling the
+watcher, and exits 0 once everything is closed. ``check`` takes one look at each container and the
 reference head and answers with an exit code.
 """
 
@@ -27,6 +28,7 @@ from azwatch.containers import (
     describe_error,
     docker_since,
     docker_url,
+    engine_deadline,
     inspect,
     list_labelled,
     on_loop_clock,
@@ -34,11 +36,12 @@ from azwatch.containers import (
     redacted_docker_url,
     unix_socket_path,
 )
-from azwatch.events import ContainerStatus, Event, LogCaughtUp, RunStarted
+from azwatch.events import ContainerStatus, Event, HeadUnavailable, LogCaughtUp, RunStarted
 from azwatch.head import HeadPoller
 from azwatch.logcursor import LogCursor, resume
 from azwatch.logparse import LineAssembler, parse_line
-from azwatch.policy import BLIND_REASONS, Decision, Restart, decide
+from azwatch.policy import BLIND_REASONS, Decision, Hold, Restart, decide
+from azwatch.probewatch import ProbeWatcher
 from azwatch.progress import format_block, format_value
 from azwatch.state import NodeState, apply, initial_state
 from azwatch.watcher import Watcher
@@ -48,6 +51,8 @@ logger = logging.getLogger("azwatch")
 EXIT_OK = 0
 EXIT_WOULD_RESTART = 1
 EXIT_BLIND = 3
+#: ``check`` reads a run's whole tail in one answer: allowed this many DOCKER_TIMEOUTs.
+LOG_READ_ANSWERS = 4
 
 
 def docker_problem(config: Config) -> str | None:
@@ -104,7 +109,8 @@ def drop_privileges(config: Config) -> str | None:
 
 def run(config: Config) -> int:
     """``azwatch run``: watch until SIGTERM or SIGINT; return the exit code."""
-    problem = docker_problem(config)
+    # The probe mode has no Docker: nothing to check up front.
+    problem = None if config.restart_via == "kubelet" else docker_problem(config)
     if problem is not None:
         print(f"azwatch: {problem}", file=sys.stderr)
         return EXIT_BLIND
@@ -130,7 +136,10 @@ async def _watch_until_signal(config: Config) -> None:
                     return
 
         group.start_soon(stop_on_signal)
-        await Watcher(config).run()
+        if config.restart_via == "kubelet":
+            await ProbeWatcher(config).run()
+        else:
+            await Watcher(config).run()
     logger.info("azwatch stopped", extra={"event": "stopped"})
 
 
@@ -187,10 +196,13 @@ class CheckResult:
     name: str
     decision: Decision | None
     problem: str | None = None
+    #: Why no reference endpoint could be reached (``None``: one answered). Blind, whatever
+    #: the decision: a cooldown hides it from the rules, not from the operator.
+    unreachable: str | None = None
 
     @property
     def exit_code(self) -> int:
-        if self.decision is None:
+        if self.decision is None or self.unreachable is not None:
             return EXIT_BLIND
         if isinstance(self.decision, Restart):
             return EXIT_WOULD_RESTART
@@ -199,6 +211,11 @@ class CheckResult:
     def describe(self) -> str:
         if self.decision is None:
             return f"{self.name}: cannot observe: {self.problem}"
+        if self.unreachable is not None and isinstance(self.decision, Hold):
+            return (
+                f"{self.name}: cannot observe: no reference endpoint can be reached "
+                f"({self.unreachable}); {self.decision.reason}: {self.decision.detail}"
+            )
         facts = self.decision.facts
         numbers = (
             f"lag {format_value(facts.lag)}, best {format_block(facts.best)}, "
@@ -236,16 +253,22 @@ async def check_once(config: Config) -> list[CheckResult]:
             names = list(config.container_names)
             if config.container_label:
                 names += [
-                    n for n in await list_labelled(docker, config.container_label) if n not in names
+                    n
+                    for n in await list_labelled(
+                        docker, config.container_label, seconds=config.docker_timeout
+                    )
+                    if n not in names
                 ]
             poller = HeadPoller(session, config.rpc_urls, timeout=config.rpc_timeout)
             looks = [await _Look.take(docker, name, config) for name in names]
+            unreachable: str | None = None
             for round_ in range(2):
                 if round_:
                     await anyio.sleep(min(2.0, config.rpc_poll_interval))
                     for look in looks:
                         await look.read_more(docker)
                 event = (await poller.poll()).event()
+                unreachable = event.reason if isinstance(event, HeadUnavailable) else None
                 for look in looks:
                     look.apply(event)
         except DOCKER_TRANSIENT as error:
@@ -258,7 +281,7 @@ async def check_once(config: Config) -> list[CheckResult]:
     return [
         CheckResult(look.name, None, look.problem)
         if look.problem is not None
-        else CheckResult(look.name, decide(look.state, now, config))
+        else CheckResult(look.name, decide(look.state, now, config), unreachable=unreachable)
         for look in looks
     ]
 
@@ -276,7 +299,7 @@ class _Look:
     async def take(cls, docker: aiodocker.Docker, name: str, config: Config) -> _Look:
         now = anyio.current_time()
         look = cls(name, config, initial_state(now))
-        info = await inspect(docker, name)
+        info = await inspect(docker, name, seconds=config.docker_timeout)
         if info is None:
             look.problem = "no such container"
             return look
@@ -303,7 +326,8 @@ class _Look:
         params: dict[str, Any] = {"tail": str(self.config.log_tail)}
         if cursor.since_ns is not None:
             params["since"] = docker_since(cursor.since_ns)
-        with anyio.fail_after(60):
+        # The whole tail in one answer: more than one quick answer's time, never for ever.
+        with engine_deadline("a log request", LOG_READ_ANSWERS * self.config.docker_timeout):
             frames = await docker.containers.container(self.info.id).log(
                 stdout=True, stderr=True, timestamps=True, **params
             )

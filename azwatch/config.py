@@ -154,6 +154,18 @@ def _log_level(raw: str) -> str:
     return upper
 
 
+#: The ways a decided restart is carried out (``RESTART_VIA``).
+RESTART_VIAS = "docker or kubelet"
+_RESTART_VIAS = frozenset({"docker", "kubelet"})
+
+
+def _restart_via(raw: str) -> str:
+    lowered = raw.lower()
+    if lowered not in _RESTART_VIAS:
+        raise ValueError(raw)
+    return lowered
+
+
 def _container_names(names: tuple[str, ...]) -> bool:
     # Only Config(...) can produce these: from_env splits on commas and drops empty names.
     return all(name and "," not in name for name in names)
@@ -165,6 +177,15 @@ def _http_url(url: str) -> bool:
         return parts.scheme in {"http", "https"} and bool(parts.hostname)
     except ValueError:
         return False
+
+
+def _http_url_or_empty(url: str) -> bool:
+    return not url or _http_url(url)
+
+
+def _url_or_off(raw: str) -> str:
+    """A URL, or ``off`` (any case) for none: a label may turn a channel off for one node."""
+    return "" if raw.strip().lower() == "off" else raw.strip()
 
 
 _URL_SCHEME_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*")
@@ -207,6 +228,7 @@ LABEL = "a label, key=value or key"
 NAMES = "container names, comma-separated"
 HTTP_URLS = "http(s) URLs, comma-separated"
 PORT = "a TCP port (0-65535)"
+HTTP_URL_OR_EMPTY = "an http(s) URL, or off"
 
 
 # --- how values are shown without their secrets -----------------------------------------------
@@ -333,6 +355,19 @@ def setting(
         default_text=default_text,
     )
     return field(default=default, repr=repr, metadata={_SETTING: declared})
+
+
+def node_url(variable: str, help: str) -> str:
+    """A per-container URL of one of the node's own interfaces: off unless set."""
+    return setting(
+        "",
+        variable,
+        Kind(_url_or_off, HTTP_URL_OR_EMPTY, _unless(_http_url_or_empty, HTTP_URL_OR_EMPTY)),
+        help,
+        per_container=True,
+        show=redact_url,
+        default_text="off",
+    )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -463,6 +498,34 @@ class Config:
     rpc_timeout: float = setting(
         5.0, "RPC_TIMEOUT", number(SECONDS, above=0), "per-request deadline (seconds)"
     )
+    node_rpc_url: str = node_url(
+        "NODE_RPC_URL", "the watched node's own JSON-RPC, a second channel beside its log"
+    )
+    node_metrics_url: str = node_url(
+        "NODE_METRICS_URL",
+        "the watched node's Prometheus page, e.g. http://127.0.0.1:9615/metrics",
+    )
+    finality_timeout: float = setting(
+        900.0,
+        "FINALITY_TIMEOUT",
+        number(SECONDS, above=0),
+        "seconds without the node's finalized block advancing that make a finality lag",
+        per_container=True,
+    )
+    finality_min_rise: int = setting(
+        20,
+        "FINALITY_MIN_RISE",
+        whole(BLOCKS, at_least=1),
+        "blocks the reference's finalized block must rise meanwhile (else the chain stalled)",
+        per_container=True,
+    )
+    docker_timeout: float = setting(
+        15.0,
+        "DOCKER_TIMEOUT",
+        number(SECONDS, above=0),
+        "deadline of each Docker Engine call that answers at once: inspect, list, the opening "
+        "of a log or event stream (a restart gets STOP_TIMEOUT plus this)",
+    )
     stop_timeout: float = setting(
         60.0,
         "STOP_TIMEOUT",
@@ -536,6 +599,20 @@ class Config:
         "Docker Engine address",
         show=redact_url,
         default_text="unix:///var/run/docker.sock",
+    )
+    restart_via: Literal["docker", "kubelet"] = setting(
+        "docker",
+        "RESTART_VIA",
+        Kind(_restart_via, RESTART_VIAS, _unless(lambda via: via in _RESTART_VIAS, RESTART_VIAS)),
+        "who restarts the node: docker (azwatch, through the Engine API) or kubelet (azwatch "
+        "serves its verdict at /livez for the node's livenessProbe; no Docker at all)",
+    )
+    probe_period: float = setting(
+        10.0,
+        "PROBE_PERIOD",
+        number(SECONDS, above=0),
+        "kubelet mode: the livenessProbe's periodSeconds; a node unanswered longer than this "
+        "that answers again has begun a new run",
     )
     control_token: str | None = setting(
         None,
@@ -646,9 +723,36 @@ def _inconsistencies(values: Mapping[str, Any], usable: Set[str]) -> Iterator[Co
             yield _BY_FIELD["max_cooldown"].problem(
                 max_cooldown, f"a number of seconds >= COOLDOWN ({cooldown:g})"
             )
-    if not values["container_names"] and not values["container_label"]:
+    if values["restart_via"] == "kubelet":
+        yield from _kubelet_problems(values, usable)
+    elif not values["container_names"] and not values["container_label"]:
         yield ConfigProblem(
             "CONTAINER_NAME", None, "the name of the node container (or CONTAINER_LABEL=key=value)"
+        )
+
+
+def _kubelet_problems(values: Mapping[str, Any], usable: Set[str]) -> Iterator[ConfigProblem]:
+    """``RESTART_VIA=kubelet``: one node, seen through its own RPC; no Docker to ask."""
+    if values["http_port"] is None:
+        yield ConfigProblem(
+            "HTTP_PORT", None, "a TCP port with RESTART_VIA=kubelet: /livez is served there"
+        )
+    if "node_rpc_url" in usable and not values["node_rpc_url"]:
+        yield ConfigProblem(
+            "NODE_RPC_URL",
+            None,
+            "the node's RPC with RESTART_VIA=kubelet, e.g. http://127.0.0.1:9944 (the pod's "
+            "containers share the network)",
+        )
+    if values["container_label"]:
+        yield _BY_FIELD["container_label"].problem(
+            values["container_label"],
+            "unset with RESTART_VIA=kubelet (there is no Docker to list containers)",
+        )
+    if "container_names" in usable and len(values["container_names"]) > 1:
+        yield _BY_FIELD["container_names"].problem(
+            values["container_names"],
+            "at most one name with RESTART_VIA=kubelet (the pod's node container)",
         )
 
 

@@ -6,8 +6,10 @@ Everything here is thin: build the client with explicit deadlines, turn ``GET
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,12 +23,34 @@ from azwatch.redaction import redact_url
 
 DEFAULT_DOCKER_URL = "unix:///var/run/docker.sock"
 
-#: Deadline of ordinary Engine calls (inspect, list, version). Follows, event streams and the
-#: restart call set their own.
-API_TIMEOUT = 15.0
-
 #: Errors that mean "the Engine could not be asked": daemon gone, socket cut, proxy reset.
 DOCKER_TRANSIENT = (aiodocker.DockerError, aiohttp.ClientError, OSError, TimeoutError, ValueError)
+
+
+class EngineTimeout(TimeoutError):
+    """The Engine accepted the connection but did not answer *call* within *seconds*."""
+
+    def __init__(self, call: str, seconds: float) -> None:
+        self.call = call
+        self.seconds = seconds
+        super().__init__(f"Docker did not answer {call} within {seconds:g}s")
+
+
+@contextlib.contextmanager
+def engine_deadline(call: str, seconds: float) -> Iterator[None]:
+    """Fail with :class:`EngineTimeout` naming *call* if the block takes over *seconds*.
+
+    A hung daemon otherwise surfaces as a bare ``TimeoutError`` that says neither what was
+    asked nor for how long.
+    """
+    try:
+        with anyio.fail_after(seconds):
+            yield
+    except EngineTimeout:
+        raise
+    except TimeoutError as error:
+        raise EngineTimeout(call, seconds) from error
+
 
 _UNREADABLE_DRIVERS = frozenset(
     {"none", "syslog", "gelf", "fluentd", "awslogs", "splunk", "etwlogs", "gcplogs", "logentries"}
@@ -43,9 +67,10 @@ def docker_url(config: Config) -> str:
 
 def open_docker(config: Config) -> aiodocker.Docker:
     """An aiodocker client whose ordinary calls cannot hang (must run inside the loop)."""
+    seconds = config.docker_timeout
     return aiodocker.Docker(
         url=docker_url(config),
-        timeout=aiohttp.ClientTimeout(total=API_TIMEOUT, sock_connect=API_TIMEOUT),
+        timeout=aiohttp.ClientTimeout(total=seconds, sock_connect=seconds),
     )
 
 
@@ -60,6 +85,8 @@ def describe_error(error: BaseException) -> str:
         if error.status == 900:
             return f"cannot reach the Docker Engine ({_short(error.message)})"
         return f"Docker answered {error.status}: {_short(error.message)}"
+    if isinstance(error, EngineTimeout):
+        return str(error)
     if isinstance(error, TimeoutError):
         return "the Docker Engine did not answer in time"
     return f"{type(error).__name__}: {_short(str(error))}"
@@ -112,6 +139,8 @@ class ContainerInfo:
     log_driver: str
     tty: bool
     labels: dict[str, str]
+    #: Starts by Docker's restart policy since the container was last started by hand.
+    restart_count: int = 0
 
     @property
     def run_key(self) -> str:
@@ -171,17 +200,23 @@ class ContainerInfo:
             log_driver=str(log_config.get("Type") or "json-file"),
             tty=bool(config.get("Tty")),
             labels=dict(config.get("Labels") or {}),
+            restart_count=_whole(data.get("RestartCount")),
         )
 
 
-async def inspect(docker: aiodocker.Docker, name: str) -> ContainerInfo | None:
-    """Inspect container *name*; ``None`` when no such container exists.
+def _whole(value: object) -> int:
+    return value if isinstance(value, int) and value >= 0 else 0
+
+
+async def inspect(docker: aiodocker.Docker, name: str, *, seconds: float) -> ContainerInfo | None:
+    """Inspect container *name* within *seconds*; ``None`` when no such container exists.
 
     Raises:
         aiodocker.DockerError, aiohttp.ClientError, OSError, TimeoutError: the Engine could
-            not be asked (callers treat these as "try again later").
+            not be asked (callers treat these as "try again later"); :class:`EngineTimeout`
+            when it did not answer in time.
     """
-    with anyio.fail_after(API_TIMEOUT + 1):
+    with engine_deadline("an inspect", seconds):
         try:
             data = await docker.containers.container(name).show()
         except aiodocker.DockerError as error:
@@ -191,9 +226,10 @@ async def inspect(docker: aiodocker.Docker, name: str) -> ContainerInfo | None:
     return ContainerInfo.from_inspect(data)
 
 
-async def list_labelled(docker: aiodocker.Docker, label: str) -> list[str]:
-    """Names of the running containers carrying *label* (``key`` or ``key=value``)."""
-    with anyio.fail_after(API_TIMEOUT + 1):
+async def list_labelled(docker: aiodocker.Docker, label: str, *, seconds: float) -> list[str]:
+    """Names of the running containers carrying *label* (``key`` or ``key=value``), asked
+    within *seconds*."""
+    with engine_deadline("a container list", seconds):
         found = await docker.containers.list(filters={"label": [label], "status": ["running"]})
     names: list[str] = []
     for container in found:

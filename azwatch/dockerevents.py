@@ -24,7 +24,7 @@ from typing import Any
 import aiodocker
 import anyio
 
-from azwatch.containers import API_TIMEOUT, DOCKER_TRANSIENT, describe_error
+from azwatch.containers import DOCKER_TRANSIENT, EngineTimeout, describe_error
 
 logger = logging.getLogger("azwatch.events")
 
@@ -90,8 +90,10 @@ class EventStream:
     """Delivers the Engine's container events to *handler*, reconnecting for ever.
 
     *on_reconnect* runs before every reconnection, so the caller can reconcile its containers
-    with whatever happened while the stream was down. *narrowing* gives the filters that
-    limit the stream to the watched containers, read at each connection.
+    with whatever happened while the stream was down. A connection whose response has not
+    begun within *open_within* seconds is given up (the daemon took it and hangs).
+    *narrowing* gives the filters that limit the stream to the watched containers, read at
+    each connection.
     """
 
     def __init__(
@@ -99,12 +101,14 @@ class EventStream:
         docker: aiodocker.Docker,
         handler: Handler,
         *,
+        open_within: float,
         on_reconnect: Callable[[], None] = lambda: None,
         narrowing: Narrowing = dict,
     ) -> None:
         self.docker = docker
         self.handler = handler
         self.on_reconnect = on_reconnect
+        self.open_within = open_within
         self.narrowing = narrowing
         self.received = 0
         #: Why the stream is down, from its latest failure until it opens again (``/healthz``).
@@ -178,12 +182,12 @@ class EventStream:
             # never answers would hold it for ever. Its JSON stream exists once the headers
             # came; aiodocker sets no event for that, so look for it.
             nonlocal failure
-            with anyio.move_on_after(API_TIMEOUT):
+            with anyio.move_on_after(self.open_within):
                 while self.docker.events.json_stream is None:  # noqa: ASYNC110
                     await anyio.sleep(OPEN_POLL)
                 self.problem = None
                 return
-            failure = TimeoutError("the event stream did not open")
+            failure = EngineTimeout("an events request", self.open_within)
             group.cancel_scope.cancel()
 
         async with anyio.create_task_group() as group:

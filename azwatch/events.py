@@ -159,6 +159,24 @@ class ContainerStatus:
 
 
 @dataclass(frozen=True, slots=True)
+class ContainerExited:
+    """A run of the container ended by itself: not by azwatch's restart, nor a stop or
+    restart someone asked Docker for (the shell leaves those out).
+
+    *exit_code* is ``State.ExitCode`` or the ``die`` event's ``exitCode``; ``None`` when
+    Docker could not report one. *run_id* is the run that ended, when the shell knows it
+    (an inspect); ``None``: the run that was current at *seen_at*. *last_words* are the
+    fatal and entrypoint lines of that run the shell read after it ended (a run too short
+    to be followed live).
+    """
+
+    exit_code: int | None
+    run_id: str | None = None
+    seen_at: float | None = None
+    last_words: tuple[FatalLine | EntrypointError, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class ReferenceAnswer:
     """One reference endpoint's head in a poll round, with the chain it serves.
 
@@ -225,11 +243,47 @@ class LogUnreadable:
     reason: str
 
 
+@dataclass(frozen=True, slots=True)
+class NodeSample:
+    """What the node said about itself through its own RPC (or metrics) in one poll.
+
+    Every field is ``None`` when that interface did not tell it: *ready* is ``None`` where
+    ``alephNode_ready`` is not offered, and a metrics-only channel has no *ready*.
+    """
+
+    best: int | None = None
+    finalized: int | None = None
+    peers: int | None = None
+    syncing: bool | None = None
+    ready: bool | None = None
+    #: The node's chain, its genesis hash in the short form (``0x7025…344e``), when asked.
+    genesis: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReferenceFinalized:
+    """The reference's finalized block: the lower median of the endpoints that told it."""
+
+    number: int
+
+
+@dataclass(frozen=True, slots=True)
+class NodeUnavailable:
+    """A node-channel poll gave no sample: *kind* classifies why (the head poller's kinds)."""
+
+    kind: str
+    detail: str
+
+
 WatcherEvent = (
     RunStarted
     | ContainerStatus
+    | ContainerExited
     | HeadSample
     | HeadUnavailable
+    | NodeSample
+    | NodeUnavailable
+    | ReferenceFinalized
     | RestartIssued
     | RestartFinished
     | LogCaughtUp

@@ -10,7 +10,10 @@ inclusive) are skipped exactly, however many share one timestamp.
 Each attach reads in two requests: first the log as it is (no follow: the response ends at
 the present), then, once :class:`~azwatch.events.LogCaughtUp` is emitted, the live stream
 from where the first one ended. A container that is not running is waited for (woken by
-Docker events), never spun on.
+Docker events), never spun on. A run that ended by itself (Docker's restart policy is
+starting it again, or ``RestartCount`` stepped over it) is reported once as
+:class:`~azwatch.events.ContainerExited`, with the fatal and entrypoint lines of a run too
+short to have been followed.
 """
 
 from __future__ import annotations
@@ -30,17 +33,26 @@ import anyio
 
 from azwatch.config import Config
 from azwatch.containers import (
-    API_TIMEOUT,
     DOCKER_TRANSIENT,
     ContainerInfo,
     describe_error,
     docker_since,
+    engine_deadline,
     inspect,
     on_loop_clock,
 )
-from azwatch.events import ContainerStatus, Event, LogCaughtUp, LogUnreadable, RunStarted
+from azwatch.events import (
+    ContainerExited,
+    ContainerStatus,
+    EntrypointError,
+    Event,
+    FatalLine,
+    LogCaughtUp,
+    LogUnreadable,
+    RunStarted,
+)
 from azwatch.logcursor import LogCursor, resume
-from azwatch.logparse import LineAssembler, parse_block
+from azwatch.logparse import LineAssembler, parse_block, parse_lines
 
 logger = logging.getLogger("azwatch.follower")
 
@@ -51,9 +63,15 @@ Emit = Callable[[str, Sequence[Event]], Awaitable[None]]
 
 #: Longest wait before looking at a container again when no Docker event wakes the follower.
 RECHECK_INTERVAL = 30.0
+#: Why the follower was not attached that only a line can disprove (see ``_opened``).
+_BLIND = ("docker", "silent")
 #: Re-attach back-off: first delay and cap (seconds).
 BACKOFF_FIRST = 0.25
 BACKOFF_CAP = 30.0
+#: Lines of an ended run read for its last words, and how far before its start they begin
+#: (a run's first lines are stamped slightly before its ``StartedAt``).
+LAST_WORDS_TAIL = 200
+LAST_WORDS_BEFORE_START_NS = 1_000_000_000
 
 
 @dataclass
@@ -61,7 +79,9 @@ class FollowStatus:
     """What the follower is doing, for ``/healthz`` and ``/status`` (written only here)."""
 
     attached: bool = False
-    #: Why the follower is not attached: "stopped", "missing", "docker", "driver"; or None.
+    #: Why the follower is not attached (or, for "docker" and "silent", sees no line yet):
+    #: "stopped", "missing", "docker", "driver", "silent" (the latest stream fell silent);
+    #: or None.
     waiting: str | None = None
     detail: str = "starting"
     last_line_at: float | None = None
@@ -70,6 +90,8 @@ class FollowStatus:
     lines: int = 0
     lines_cut: int = 0
     silences: int = 0
+    #: Since when no container has the watched name (``None``: one has, or not looked yet).
+    missing_since: float | None = None
 
 
 class LogFollower:
@@ -99,6 +121,10 @@ class LogFollower:
         self._cursor: LogCursor | None = None
         self._wake = anyio.Event()
         self._problem: str | None = None
+        #: The run whose end was reported (an exit is reported once).
+        self._exit_reported: str | None = None
+        #: (container id, run, RestartCount) of the latest running run seen.
+        self._last_run: tuple[str, str, int] | None = None
 
     def wake(self) -> None:
         """Look at the container again now."""
@@ -110,25 +136,34 @@ class LogFollower:
         while True:
             self._wake = anyio.Event()
             try:
-                info = await inspect(self.docker, self.name)
+                info = await inspect(self.docker, self.name, seconds=self.config.docker_timeout)
             except DOCKER_TRANSIENT as error:
                 failures += 1
-                self._note("docker", f"{describe_error(error)}; retrying")
+                self._note("docker", f"container state unknown: {describe_error(error)}; retrying")
                 await self._pause(_backoff(failures))
                 continue
             if info is not None and self.on_inspect is not None:
                 await self.on_inspect(self.name, info)
+            if info is not None:
+                self.status.missing_since = None
+            elif self.status.missing_since is None:
+                self.status.missing_since = self.clock()
             if info is None:
                 await self.emit(self.name, [ContainerStatus(False, "missing")])
                 self._note("missing", "no such container; waiting for it to appear")
                 await self._pause(RECHECK_INTERVAL)
                 continue
             if not info.observable:
-                await self.emit(self.name, [ContainerStatus(False, info.describe())])
+                status: list[Event] = [ContainerStatus(False, info.describe())]
+                if info.restarting:
+                    # Docker's restart policy is starting it again: the run ended by itself.
+                    status += await self._exit_of(info)
+                await self.emit(self.name, status)
                 self._note("stopped", f"container is {info.describe()}; waiting for it to start")
                 await self._pause(RECHECK_INTERVAL)
                 continue
-            await self.emit(self.name, [RunStarted(info.run_key, self._monotonic(info))])
+            started = RunStarted(info.run_key, self._monotonic(info))
+            await self.emit(self.name, [*self._missed_exits(info), started])
             if not info.logs_readable:
                 why = f"log driver {info.log_driver!r} cannot be read through the Engine API"
                 await self.emit(self.name, [LogUnreadable(why)])
@@ -161,6 +196,57 @@ class LogFollower:
             failures = 0 if got_lines else failures + 1
             await self._pause(_backoff(failures) if failures else BACKOFF_FIRST)
 
+    async def _exit_of(self, info: ContainerInfo) -> list[Event]:
+        """The exit that ended *info*'s run (once a run), with its last words if its log
+        was not followed to the end (a run too short to be attached to)."""
+        if self._exit_reported == info.run_key:
+            return []
+        self._exit_reported = info.run_key
+        followed = self._cursor is not None and self._cursor.run_key == info.run_key
+        words = () if followed else await self._last_words(info)
+        seen_at = (
+            None if info.finished_ns is None else on_loop_clock(info.finished_ns, self.clock())
+        )
+        return [ContainerExited(info.exit_code, info.run_key, seen_at, words)]
+
+    def _missed_exits(self, info: ContainerInfo) -> list[Event]:
+        """Exits Docker's restart policy counted (``RestartCount``) since the previous run
+        seen, when that run's end was not reported: each run ended once."""
+        last, self._last_run = self._last_run, (info.id, info.run_key, info.restart_count)
+        if last is None or last[0] != info.id or last[1] == info.run_key:
+            return []
+        missed: list[Event] = []
+        if info.restart_count > last[2] and self._exit_reported != last[1]:
+            missed.append(ContainerExited(None, run_id=last[1]))
+        # Runs between the two that were never seen: named by their restart number.
+        missed += [
+            ContainerExited(None, run_id=f"{info.id[:12]}#restart{count}")
+            for count in range(last[2] + 1, info.restart_count)
+        ]
+        if missed:
+            self._exit_reported = last[1]
+        return missed
+
+    async def _last_words(self, info: ContainerInfo) -> tuple[FatalLine | EntrypointError, ...]:
+        """The fatal and entrypoint lines of *info*'s ended run ((): none, or unreadable)."""
+        if not info.logs_readable or info.started_ns is None:
+            return ()
+        since = info.started_ns - LAST_WORDS_BEFORE_START_NS
+        if self._cursor is not None:
+            since = max(since, self._cursor.last_ns + 1)  # past every line already applied
+        params: dict[str, Any] = {"tail": str(LAST_WORDS_TAIL), "since": docker_since(since)}
+        if info.finished_ns is not None:
+            params["until"] = docker_since(info.finished_ns + LAST_WORDS_BEFORE_START_NS // 10)
+        try:
+            with anyio.fail_after(self.config.docker_timeout):
+                chunks = await self.docker.containers.container(info.id).log(
+                    stdout=True, stderr=True, timestamps=True, **params
+                )
+        except DOCKER_TRANSIENT:
+            return ()  # the exit still counts; its words are a bonus
+        events = parse_lines("".join(chunks).splitlines())
+        return tuple(e for e in events if isinstance(e, FatalLine | EntrypointError))
+
     def _monotonic(self, info: ContainerInfo) -> float:
         """The run's start on the monotonic clock (it may be long ago)."""
         now = self.clock()
@@ -172,7 +258,8 @@ class LogFollower:
             await self._wake.wait()
 
     def _note(self, kind: str, detail: str) -> None:
-        """Record why the follower is not attached; log it once per change."""
+        """Record why the follower is not attached; log it once per change (until lines
+        arrive again: a daemon that keeps failing the same way is said once)."""
         self.status.waiting, self.status.detail = kind, detail
         if self._problem != detail:
             level = logging.WARNING if kind in ("docker", "driver", "missing") else logging.INFO
@@ -194,17 +281,7 @@ class LogFollower:
         then opens where the history ended; the cursor skips what both requests deliver.
         Returns whether any new line arrived.
         """
-        self.status.attached, self.status.waiting = True, None
-        self.status.attached_at = self.clock()
         self.status.attaches += 1
-        if self._problem is not None:
-            logger.info(
-                "%s: following the log again",
-                self.name,
-                extra={"container": self.name, "event": "follow_attached"},
-            )
-            self._problem = None
-        self.status.detail = "following"
         got_history, ended = await self._read(info, follow=False)
         if not ended:
             return got_history
@@ -239,14 +316,16 @@ class LogFollower:
         async with contextlib.AsyncExitStack() as stack:
             # The headers come at once from a working daemon; one that accepted the connection
             # and never answers would hold this attach for ever (the stream has no total).
-            with anyio.fail_after(API_TIMEOUT):
+            seconds = self.config.docker_timeout
+            with engine_deadline("a log request", seconds):
                 response = await stack.enter_async_context(
                     self.docker._query(  # the documented way to own a response's lifetime
                         f"containers/{info.id}/logs",
                         params=params,
-                        timeout=aiohttp.ClientTimeout(sock_connect=API_TIMEOUT),
+                        timeout=aiohttp.ClientTimeout(sock_connect=seconds),
                     )
                 )
+            self._opened()
             frames = FrameReader(response, tty=info.tty)
             timeout = self.config.log_silence_timeout
             try:
@@ -260,12 +339,7 @@ class LogFollower:
                 response.close()
         if silence.cancelled_caught:
             self.status.silences += 1
-            logger.info(
-                "%s: no log line for %gs; re-attaching",
-                self.name,
-                timeout,
-                extra={"container": self.name, "event": "follow_silent"},
-            )
+            self._note("silent", f"no log line for {timeout:g}s; re-attaching")
         return self.status.lines > lines_before, not silence.cancelled_caught
 
     async def _apply_frames(
@@ -285,12 +359,34 @@ class LogFollower:
                 fresh, cursor = cursor.fresh_block("\n".join(blocks))
                 self._cursor = cursor
                 if fresh is not None:
+                    if self._problem is not None:
+                        self._lines_again()
                     self.status.lines += fresh.count("\n") + 1
                     self.status.last_line_at = self.clock()
                     events = parse_block(fresh)
                     if events:
                         await self.emit(self.name, events)
             watchdog.reset()
+
+    def _opened(self) -> None:
+        """A log response began: attached. A daemon that failed or a log that fell silent
+        stays the reason (``/healthz``) until a line arrives: a response alone proves
+        little when the daemon hangs mid-stream."""
+        status = self.status
+        if not status.attached:
+            status.attached, status.attached_at = True, self.clock()
+        if status.waiting not in _BLIND:
+            status.waiting, status.detail = None, "following"
+
+    def _lines_again(self) -> None:
+        """The log brings lines again after a problem: say so once."""
+        self.status.waiting, self.status.detail = None, "following"
+        logger.info(
+            "%s: following the log again",
+            self.name,
+            extra={"container": self.name, "event": "follow_attached"},
+        )
+        self._problem = None
 
 
 class SilenceWatchdog:

@@ -24,7 +24,7 @@ import os
 import re
 import socket
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC
 from enum import StrEnum
@@ -35,7 +35,7 @@ import aiohttp
 import anyio
 import anyio.abc
 
-from azwatch.events import HeadSample, HeadUnavailable, ReferenceAnswer
+from azwatch.events import HeadSample, HeadUnavailable, ReferenceAnswer, ReferenceFinalized
 from azwatch.redaction import MASK, endpoint_label, redact_url
 from azwatch.state import median_head
 
@@ -47,6 +47,7 @@ __all__ = [
     "HeadError",
     "HeadPoller",
     "PollResult",
+    "fetch_finalized",
     "fetch_head",
     "genesis_short",
     "header_number",
@@ -128,6 +129,14 @@ class PollResult:
     outliers: tuple[str, ...] = ()
     #: The answers in *heads*, each with its endpoint and the chain it serves.
     sources: tuple[ReferenceAnswer, ...] = field(default=(), compare=False)
+    #: The finalized blocks told in this round (asked every ``finality_every`` rounds).
+    finalized: tuple[int, ...] = ()
+
+    def finality_event(self) -> ReferenceFinalized | None:
+        """The reference's finalized block from this round, if it was asked and told."""
+        if not self.finalized:
+            return None
+        return ReferenceFinalized(median_head(self.finalized))
 
     def event(self) -> HeadSample | HeadUnavailable:
         """The watcher event for this round: the median head, or why there is none."""
@@ -324,6 +333,40 @@ def _result_of(answer: _Answer, request_id: int, scrub: _Scrubber) -> object:
     return body["result"]
 
 
+async def fetch_finalized(
+    session: aiohttp.ClientSession,
+    url: str,
+    *,
+    timeout: float,  # noqa: ASYNC109 - one budget for both calls, applied inside
+    request_ids: Iterator[int],
+) -> int:
+    """The number of *url*'s finalized block: ``chain_getFinalizedHead``, then the header of
+    that hash (``chain_getHeader([hash])``), both within *timeout* seconds.
+
+    Raises :class:`HeadError` as :func:`rpc_call` does, and for an answer that is not a hash
+    or a hash the endpoint has no header for.
+    """
+    deadline = anyio.current_time() + timeout
+    finalized_hash = await rpc_call(
+        session, url, "chain_getFinalizedHead", timeout=timeout, request_id=next(request_ids)
+    )
+    if not isinstance(finalized_hash, str) or not _HASH_RE.fullmatch(finalized_hash):
+        raise HeadError(FailureKind.BAD_RESULT, "chain_getFinalizedHead did not answer a hash")
+    remaining = max(deadline - anyio.current_time(), 1e-3)
+    header = await rpc_call(
+        session,
+        url,
+        "chain_getHeader",
+        [finalized_hash],
+        timeout=remaining,
+        request_id=next(request_ids),
+    )
+    if header is None:
+        # A hash the endpoint does not know (a load balancer's other backend): no value.
+        raise HeadError(FailureKind.BAD_RESULT, "no header for the finalized hash")
+    return header_number(header, _Scrubber(url))
+
+
 def header_number(result: object, scrub: _Scrubber | None = None) -> int:
     """The block number of a ``chain_getHeader`` result, or the :class:`HeadError` it is."""
     scrub = scrub or _Scrubber("")
@@ -474,6 +517,9 @@ class _Endpoint:
     genesis: str | None = None
     genesis_asked_at: float = -math.inf
     genesis_problem: str | None = None
+    #: Its finalized block, when asked this round; why it could not tell, said once.
+    finalized: int | None = None
+    finality_problem: str | None = None
 
 
 class HeadPoller:
@@ -491,11 +537,14 @@ class HeadPoller:
         timeout: float,
         logger: logging.Logger | None = None,
         default_retry_after: float | None = None,
+        finality_every: int = 0,
     ) -> None:
         """*default_retry_after*: back-off for a rate limit without ``Retry-After``.
 
         When ``None``, :meth:`run` uses its poll interval (skip one round), and a bare
-        :meth:`poll` uses :data:`DEFAULT_RETRY_AFTER`.
+        :meth:`poll` uses :data:`DEFAULT_RETRY_AFTER`. *finality_every*: every how many
+        rounds (the first included) the endpoints are also asked for their finalized block
+        (0: never).
         """
         if not urls:
             raise ValueError("HeadPoller needs at least one reference URL")
@@ -508,6 +557,9 @@ class HeadPoller:
         self._default_retry_after = default_retry_after
         self._interval: float | None = None
         self._ids = itertools.count(1)
+        self._finality_every = finality_every
+        #: Rounds so far, for ``finality_every``.
+        self._rounds = 0
         #: Failed polls per (endpoint label, failure kind), for a Prometheus counter.
         self.errors: collections.Counter[tuple[str, str]] = collections.Counter()
 
@@ -531,6 +583,14 @@ class HeadPoller:
         """
         now = anyio.current_time()
         outcomes: list[int | EndpointFailure | None] = []
+        # The finality rule works on a 900 s scale and a 20-block rise, and a live chain
+        # finalizes about a block a second: a finalized block a minute old loses nothing,
+        # while asking every round would triple the requests to rate-limited providers.
+        every = self._finality_every
+        ask_finalized = every > 0 and self._rounds % every == 0
+        self._rounds += 1
+        for endpoint in self._endpoints:
+            endpoint.finalized = None
         async with anyio.create_task_group() as tg:
             for index, endpoint in enumerate(self._endpoints):
                 if endpoint.not_before > slot:
@@ -545,7 +605,9 @@ class HeadPoller:
                     )
                 else:
                     outcomes.append(None)
-                    tg.start_soon(self._ask, endpoint, outcomes, index, next(self._ids))
+                    tg.start_soon(
+                        self._ask, endpoint, outcomes, index, next(self._ids), ask_finalized
+                    )
         answers: list[tuple[_Endpoint, int]] = []
         failures: list[EndpointFailure] = []
         for endpoint, outcome in zip(self._endpoints, outcomes, strict=True):
@@ -565,8 +627,9 @@ class HeadPoller:
             outliers += group_outliers
         kept.sort(key=lambda answer: self._endpoints.index(answer[0]))
         sources = tuple(ReferenceAnswer(e.label, head, e.genesis) for e, head in kept)
+        finalized = tuple(e.finalized for e, _ in kept if e.finalized is not None)
         return PollResult(
-            tuple(head for _, head in kept), tuple(failures), tuple(outliers), sources
+            tuple(head for _, head in kept), tuple(failures), tuple(outliers), sources, finalized
         )
 
     def _monotonic(self, endpoint: _Endpoint, head: int) -> int:
@@ -632,6 +695,7 @@ class HeadPoller:
         outcomes: list[int | EndpointFailure | None],
         index: int,
         request_id: int,
+        ask_finalized: bool = False,
     ) -> None:
         """Fetch one endpoint's head into ``outcomes[index]``; arm its back-off if throttled."""
         try:
@@ -640,6 +704,8 @@ class HeadPoller:
             )
             if endpoint.failed_polls or endpoint.genesis is None:
                 await self._ask_genesis(endpoint, request_id)
+            if ask_finalized:
+                await self._ask_finalized(endpoint)
         except HeadError as exc:
             retry_after = exc.retry_after
             if exc.kind is FailureKind.RATE_LIMITED:
@@ -679,9 +745,27 @@ class HeadPoller:
                 return
             shown = _Scrubber(endpoint.url).snippet(json.dumps(result), 80)
             problem = f"answered its genesis hash in an unexpected form: {shown}"
+        # Asked again after a failure (a redeploy?), the chain it told before no longer holds.
+        endpoint.genesis = None
         if problem != endpoint.genesis_problem:
             endpoint.genesis_problem = problem
             self._log.warning("head endpoint %s %s", endpoint.label, problem)
+
+    async def _ask_finalized(self, endpoint: _Endpoint) -> None:
+        """Ask *endpoint* for its finalized block; a failure is said once, never the head's."""
+        try:
+            endpoint.finalized = await fetch_finalized(
+                self._session, endpoint.url, timeout=self._timeout, request_ids=self._ids
+            )
+        except HeadError as exc:
+            problem = f"cannot tell its finalized block: {exc.kind.value}: {exc.detail}"
+            if problem != endpoint.finality_problem:
+                self._log.warning("head endpoint %s %s", endpoint.label, problem)
+            endpoint.finality_problem = problem
+            return
+        if endpoint.finality_problem is not None:
+            self._log.info("head endpoint %s tells its finalized block again", endpoint.label)
+        endpoint.finality_problem = None
 
     def _backoff(self) -> float:
         """The back-off for a rate limit that named none."""

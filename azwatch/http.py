@@ -13,6 +13,11 @@ status page (:mod:`azwatch.page`), rendered from the same snapshot.
 container; they exist when the watcher hands :func:`build_app` a :class:`Control`, which
 says who may use them (:class:`~azwatch.control.ControlAccess`) and how a message reaches
 the decision task.
+
+``GET /livez`` is the probe mode's (``RESTART_VIA=kubelet``): the verdict the node's
+``livenessProbe`` reads, 200 while the rules hold and 503 with the decided restart, its rule
+and its numbers (JSON, or one line of text to a client that asks for ``text/plain``). It
+exists when the watcher hands :func:`build_app` a *livez* source.
 """
 
 from __future__ import annotations
@@ -37,6 +42,11 @@ from azwatch.supervisor import Pause, Resume
 logger = logging.getLogger("azwatch.http")
 
 SnapshotSource = Callable[[], Snapshot]
+#: The probe mode's verdict as a JSON document: ``alive`` (bool) and ``text`` at least.
+LivezSource = Callable[[], dict[str, Any]]
+
+#: Where the probe mode serves its verdict; the livenessProbe's ``httpGet.path``.
+LIVEZ_PATH = "/livez"
 
 #: Security headers of the status page: it loads nothing and is framed by no one.
 PAGE_HEADERS = {
@@ -46,6 +56,8 @@ PAGE_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-store",
 }
+#: A verdict is of the moment: no cache keeps an old one.
+NO_STORE = {"Cache-Control": "no-store"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,10 +73,13 @@ class Control:
     access: ControlAccess
 
 
-def build_app(snapshot: SnapshotSource, control: Control | None = None) -> web.Application:
+def build_app(
+    snapshot: SnapshotSource, control: Control | None = None, livez: LivezSource | None = None
+) -> web.Application:
     """The aiohttp application showing the snapshots *snapshot* takes.
 
-    With *control*, it also serves ``POST /control/pause`` and ``POST /control/resume``.
+    With *control*, it also serves ``POST /control/pause`` and ``POST /control/resume``;
+    with *livez*, ``GET /livez``.
     """
 
     async def healthz(request: web.Request) -> web.Response:
@@ -90,7 +105,23 @@ def build_app(snapshot: SnapshotSource, control: Control | None = None) -> web.A
     app.router.add_get("/status", status)
     if control is not None:
         _add_control(app, snapshot, control)
+    if livez is not None:
+        _add_livez(app, livez)
     return app
+
+
+def _add_livez(app: web.Application, livez: LivezSource) -> None:
+    """``GET /livez``: 200 while the rules hold, 503 once they decided a restart."""
+
+    async def verdict(request: web.Request) -> web.Response:
+        document = livez()
+        status = 200 if document["alive"] else 503
+        accept = request.headers.get("Accept", "")
+        if "text/plain" in accept and "json" not in accept:
+            return web.Response(text=f"{document['text']}\n", status=status, headers=NO_STORE)
+        return web.json_response(document, status=status, headers=NO_STORE)
+
+    app.router.add_get(LIVEZ_PATH, verdict)
 
 
 def _add_control(app: web.Application, snapshot: SnapshotSource, control: Control) -> None:
@@ -193,11 +224,14 @@ async def serve(
     host: str,
     port: int,
     control: Control | None = None,
+    livez: LivezSource | None = None,
     *,
     task_status: anyio.abc.TaskStatus[tuple[str, int]] = anyio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve until cancelled; report the bound (host, port) through *task_status*."""
-    runner = web.AppRunner(build_app(snapshot, control), handle_signals=False, shutdown_timeout=2.0)
+    runner = web.AppRunner(
+        build_app(snapshot, control, livez), handle_signals=False, shutdown_timeout=2.0
+    )
     await runner.setup()
     try:
         site = web.TCPSite(runner, host, port)
@@ -205,8 +239,9 @@ async def serve(
         bound = runner.addresses[0]
         address = (str(bound[0]), int(bound[1]))
         logger.info(
-            "HTTP endpoint on http://%s:%d (/, /metrics, /healthz, /status); %s",
+            "HTTP endpoint on http://%s:%d (/, /metrics, /healthz, /status%s); %s",
             *address,
+            "" if livez is None else f", {LIVEZ_PATH}",
             _control_mode(control),
             extra={"event": "http_started"},
         )

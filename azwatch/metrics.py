@@ -72,6 +72,11 @@ class SnapshotCollector(Collector):
                 "1 while the operator's maintenance pause keeps azwatch from restarting",
                 labels=label,
             ),
+            "crash_loop": GaugeMetricFamily(
+                "azwatch_crash_loop",
+                "1 while the container keeps exiting by itself (azwatch restarts nothing)",
+                labels=label,
+            ),
         }
         restarts = CounterMetricFamily(
             "azwatch_restarts",
@@ -89,6 +94,11 @@ class SnapshotCollector(Collector):
         lines = CounterMetricFamily(
             "azwatch_log_lines", "Log lines read from the container", labels=label
         )
+        crashes = CounterMetricFamily(
+            "azwatch_crashes",
+            "Exits of the container by itself (not by a restart or stop someone asked for)",
+            labels=label,
+        )
         for view in snapshot.containers:
             name = view.name
             values: dict[str, float | None] = {
@@ -103,6 +113,7 @@ class SnapshotCollector(Collector):
                 "cooldown": view.effective_cooldown,
                 "last_restart": view.last_restart_time,
                 "paused": float(view.paused),
+                "crash_loop": float(view.crash_loop),
             }
             for key, value in values.items():
                 if value is not None:
@@ -112,14 +123,17 @@ class SnapshotCollector(Collector):
                 restarts.add_metric([name, rule.value], by_rule.get(rule.value, 0))
             failed.add_metric([name], view.failed_restarts)
             lines.add_metric([name], view.log.lines)
+            crashes.add_metric([name], view.crashes)
             for endpoint in view.wrong_chain:
                 wrong_chain.add_metric([name, endpoint], 1)
         yield from gauges.values()
         yield restarts
         yield failed
         yield lines
+        yield crashes
         yield wrong_chain
         yield from _rpc_errors(snapshot)
+        yield from _node_errors(snapshot)
 
 
 def _rpc_errors(snapshot: Snapshot) -> Iterable[Metric]:
@@ -130,6 +144,19 @@ def _rpc_errors(snapshot: Snapshot) -> Iterable[Metric]:
     )
     for endpoint, kind, count in snapshot.head.errors:
         errors.add_metric([endpoint, kind], count)
+    yield errors
+
+
+def _node_errors(snapshot: Snapshot) -> Iterable[Metric]:
+    errors = CounterMetricFamily(
+        "azwatch_node_channel_errors",
+        "Failed polls of a container's node channel (its own RPC or metrics), by kind",
+        labels=["container", "interface", "kind"],
+    )
+    for view in snapshot.containers:
+        if view.node is not None:
+            for interface, kind, count in view.node.errors:
+                errors.add_metric([view.name, interface, kind], count)
     yield errors
 
 

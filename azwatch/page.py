@@ -141,6 +141,8 @@ def _card(view: ContainerView, now: float) -> str:
         badges.append('<span class="badge warn">restarting</span>')
     if view.pause is not None:
         badges.append('<span class="badge warn">restarts paused</span>')
+    if view.crash_loop:
+        badges.append('<span class="badge bad">crash loop</span>')
     rows = [
         ("state", _e(view.status)),
         ("sync mode", "major sync" if view.major_sync else "not in major sync"),
@@ -156,6 +158,10 @@ def _card(view: ContainerView, now: float) -> str:
     ]
     if view.fatal:
         rows.append(("fatal line", f'<span class="bad">{_e(view.fatal)}</span>'))
+    if view.last_exit is not None:
+        css = "bad" if view.crash_loop else "warn"
+        exits = f'<span class="{css}">{view.crashes}</span>, the last with {_e(view.last_exit)}'
+        rows.append(("exits by itself", exits))
     facts = "\n".join(f"<dt>{label}</dt><dd>{value}</dd>" for label, value in rows)
     return (
         f'<section class="card" id="container-{name}">\n'

@@ -7,20 +7,29 @@ condition holds names the restart:
 1. severe lag: ``lag > BLOCK_LAG_100``, unless the node is catching up;
 2. stall: no local progress for ``STALL_TIMEOUT`` while the network head rose, not producing;
 3. falling behind: the lag rose bucket after bucket over ``TREND_WINDOW``, not producing;
-4. moderate lag: ``lag > BLOCK_LAG_20``, not in major sync, not producing, not catching up.
+4. finality lag: the node's finalized block has not advanced for ``FINALITY_TIMEOUT`` while the
+   reference's rose by ``FINALITY_MIN_RISE``, not in major sync;
+5. moderate lag: ``lag > BLOCK_LAG_20``, not in major sync, not producing, not catching up.
 
 Every rule needs known, fresh data. With no head sample, a stale one, or no local best yet,
-the answer is a hold that says why: unknown data never restarts a node.
+the answer is a hold that says why: unknown data never restarts a node. The signals come from
+whichever channel (log, node) is fresh (:func:`azwatch.state.signals_of`); a rule that needs
+one only the log gives (block production) holds without it and names it.
 """
 
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import TypeVar
 
+from azwatch.channels import Channel, Reading, Signals
 from azwatch.config import Config
-from azwatch.state import NodeState, log_is_fresh, log_stale_after
+from azwatch.state import NodeState, log_is_fresh, log_stale_after, signals_of
+
+_V = TypeVar("_V", int, bool)
+_W = TypeVar("_W")
 
 #: Seconds between a healthy node's lines; beyond it, each second of silence may hide a block.
 LINE_GRACE = 1.0
@@ -32,6 +41,7 @@ class Rule(StrEnum):
     SEVERE_LAG = "severe_lag"
     STALL = "stall"
     FALLING_BEHIND = "falling_behind"
+    FINALITY_LAG = "finality_lag"
     MODERATE_LAG = "moderate_lag"
 
 
@@ -40,6 +50,8 @@ class HoldReason(StrEnum):
 
     NOT_RUNNING = "container_not_running"
     RESTART_IN_FLIGHT = "restart_in_progress"
+    #: The container keeps exiting by itself (azwatch.crashloop): restarting never helps.
+    CRASH_LOOP = "crash_loop"
     COOLDOWN = "cooldown"
     LOG_HISTORY = "reading_log_history"
     LOG_SILENT = "log_silent"
@@ -53,6 +65,11 @@ class HoldReason(StrEnum):
     WRONG_CHAIN = "reference_wrong_chain"
     PRODUCING = "producing_blocks"
     MAJOR_SYNC = "major_sync"
+    #: A rule's condition holds but it needs a signal no fresh channel gives (the detail
+    #: names it): block production without the log, the reference's finalized block, …
+    SIGNAL_UNKNOWN = "signal_unknown"
+    #: The node's finality stopped, and the reference's too: the whole chain's finality.
+    FINALITY_HALTED = "chain_finality_halted"
     HEALTHY = "healthy"
 
 
@@ -67,6 +84,7 @@ BLIND_REASONS = frozenset(
         HoldReason.HEAD_STALE,
         HoldReason.CHAIN_UNKNOWN,
         HoldReason.WRONG_CHAIN,
+        HoldReason.SIGNAL_UNKNOWN,
     }
 )
 
@@ -89,6 +107,14 @@ class Facts:
     cooldown: float
     #: Seconds since the current run started.
     run_age: float
+    #: The reference's finalized block, when known.
+    head_finalized: int | None = None
+    #: ``alephNode_ready`` from the node channel (``None``: not offered, or no channel).
+    ready: bool | None = None
+    #: Whether block production is known (only a fresh, live log tells it).
+    production_known: bool = True
+    #: Each signal's fresh reading with its channel and time (provenance, not a value).
+    signals: Signals = field(default=Signals(), compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,22 +199,47 @@ def bucket_averages(state: NodeState, now: float, config: Config) -> list[float 
     return [total / count if count else None for total, count in zip(sums, counts, strict=True)]
 
 
+def _value(reading: Reading[_V] | None, otherwise: _W) -> _V | _W:
+    return otherwise if reading is None else reading.value
+
+
 def facts_of(state: NodeState, now: float, config: Config) -> Facts:
-    """The numbers a decision about *state* at *now* reports."""
+    """The numbers a decision about *state* at *now* reports.
+
+    Each is the combined fresh value (:func:`azwatch.state.signals_of`); where no channel is
+    fresh, the log's last word, as it was before the node channel existed.
+    """
     run = state.run
+    signals = signals_of(run, now, config)
+    best = _value(signals.best, run.best)
     return Facts(
-        lag=state.lag,
-        best=run.best,
+        lag=None if state.head is None or best is None else state.head - best,
+        best=best,
         head=state.head,
-        finalized=run.finalized,
-        major_sync=run.major_sync,
-        producing=run.producing(now),
-        session=run.session,
-        peers=run.peers,
+        finalized=_value(signals.finalized, run.finalized),
+        major_sync=_value(signals.major_sync, run.major_sync),
+        producing=_value(signals.producing, run.producing(now)),
+        session=_value(signals.session, run.session),
+        peers=_value(signals.peers, run.peers),
         catch_up_rate=catch_up_rate(state, now, config),
         cooldown=effective_cooldown(state, config),
         run_age=max(0.0, now - run.started_at),
+        head_finalized=state.head_finalized,
+        ready=_value(signals.ready, None),
+        production_known=signals.producing is not None,
+        signals=signals,
     )
+
+
+#: Polls between two questions for the reference's finalized block (see
+#: :mod:`azwatch.head`); it counts as fresh for twice that many polls.
+FINALITY_POLL_EVERY = 6
+
+
+def reference_finalized_is_fresh(state: NodeState, now: float, config: Config) -> bool:
+    """The reference's finalized block was told within two of its polling periods."""
+    at = state.head_finalized_at
+    return at is not None and now - at < 2 * FINALITY_POLL_EVERY * config.rpc_poll_interval
 
 
 def decide(state: NodeState, now: float, config: Config) -> Decision:
@@ -212,22 +263,11 @@ def decide(state: NodeState, now: float, config: Config) -> Decision:
             f"{now - anchor:.0f}s since {since}, cooldown {facts.cooldown:.0f}s",
             cooldown_end,
         )
-    if run.log_unreadable is not None:
-        return hold(HoldReason.NO_BEST, f"no local best block: {run.log_unreadable}")
-    if not run.log_live:
-        return hold(
-            HoldReason.LOG_HISTORY,
-            "reading the run's log up to the present; its lines are history until then",
-        )
-    if run.best is None or run.best_advanced_at is None or run.log_seen_at is None:
-        return hold(HoldReason.NO_BEST, "no local best block seen in this run yet")
-    log_age = now - run.log_seen_at
-    if not log_is_fresh(run, now, config):
-        return hold(
-            HoldReason.LOG_SILENT,
-            f"no log line for {log_age:.0f}s (> {log_stale_after(config):g}s) from a running "
-            "container: its best is unknown until the follower brings lines again",
-        )
+    signals = facts.signals
+    best = signals.best
+    if best is None or run.best_advanced_at is None:
+        blind = _blind(state, now, config)
+        return hold(blind.reason, blind.detail + _node_note(state, now, config))
     if state.chain_problem is not None:
         reason = HoldReason.CHAIN_UNKNOWN if run.genesis is None else HoldReason.WRONG_CHAIN
         return hold(reason, state.chain_problem)
@@ -241,17 +281,22 @@ def decide(state: NodeState, now: float, config: Config) -> Decision:
             f"latest network head is {now - state.head_at:.0f}s old{why}",
         )
 
-    # The best is as old as the latest line, and the node may have imported about a block a
-    # second since: the lag counted is the least the node can have.
-    unseen = int(max(0.0, log_age - LINE_GRACE))
-    lag = state.head - run.best - unseen
+    # The best is as old as the reading that told it, and the node may have imported about a
+    # block a second since: the lag counted is the least the node can have.
+    best_age = now - best.at
+    unseen = int(max(0.0, best_age - LINE_GRACE))
+    lag = state.head - best.value - unseen
     # Said with the lag, so the number in a detail never looks unlike head minus best.
+    since = "log line" if best.channel is Channel.LOG else "node sample"
     unseen_text = (
-        f" (head #{state.head} - best #{run.best}, less {unseen} block(s) the {log_age:.0f}s "
-        "since the latest log line may hide)"
+        f" (head #{state.head} - best #{best.value}, less {unseen} block(s) the "
+        f"{best_age:.0f}s since the latest {since} may hide)"
         if unseen
         else ""
     )
+    production = signals.producing
+    producing = production is not None and production.value
+    major = signals.major_sync
     rate = facts.catch_up_rate
     guard = config.catch_up_rate > 0
     catching_up = guard and rate is not None and rate >= config.catch_up_rate
@@ -282,17 +327,17 @@ def decide(state: NodeState, now: float, config: Config) -> Decision:
         blocked.append(guard_hold)
 
     # Rule 2: stall; the head must have risen meanwhile, or the whole chain halted.
-    # Only time in which lines arrived counts: a silent stream is not a stalled node.
-    stalled_for = run.log_seen_at - run.best_advanced_at
+    # Only time in which a channel told the best counts: a silent stream is not a stalled node.
+    stalled_for = best.at - run.best_advanced_at
     if stalled_for >= config.stall_timeout:
         text = (
-            f"best #{run.best} has not advanced for {stalled_for:.0f}s "
+            f"best #{best.value} has not advanced for {stalled_for:.0f}s "
             f">= STALL_TIMEOUT={config.stall_timeout:g}"
         )
         seen = run.heads_since_advance
         if seen is None or seen[1] <= seen[0]:
             blocked.append((HoldReason.CHAIN_HALTED, f"{text}, but the network head did not rise"))
-        elif facts.producing:
+        elif producing:
             blocked.append((HoldReason.PRODUCING, f"{text}, but the node is producing blocks"))
         else:
             return Restart(
@@ -315,19 +360,43 @@ def decide(state: NodeState, now: float, config: Config) -> Decision:
                     f"{config.trend_window:g}s, by {rise:.1f} blocks "
                     f">= FALLING_BEHIND_MIN_RISE={config.falling_behind_min_rise}"
                 )
-                if facts.producing:
+                if producing:
                     blocked.append((HoldReason.PRODUCING, f"{text}, but producing blocks"))
                 else:
                     return Restart(Rule.FALLING_BEHIND, text, facts)
     else:
         wake_ups.append(run.started_at + config.trend_window)
 
-    # Rule 4: moderate lag, for a node that is neither syncing nor producing.
+    # Rule 4: finality lag: the node's finality stopped while the chain's went on.
+    finality = _finality(state, signals, now, config)
+    if finality is not None:
+        verdict, text = finality
+        if isinstance(verdict, Rule):
+            return Restart(verdict, text, facts)
+        blocked.append((verdict, text))
+    if signals.finalized is not None and run.finalized_advanced_at is not None:
+        due = run.finalized_advanced_at + config.finality_timeout
+        if due > now:
+            wake_ups.append(due)
+
+    # Rule 5: moderate lag, for a node that is neither syncing nor producing.
     if lag > config.block_lag_20:
         text = f"lag {lag}{unseen_text} > BLOCK_LAG_20={config.block_lag_20}"
-        if run.major_sync:
+        if major is None:
+            blocked.append(
+                (HoldReason.SIGNAL_UNKNOWN, f"{text}, but whether it is in major sync is unknown")
+            )
+        elif major.value:
             blocked.append((HoldReason.MAJOR_SYNC, f"{text}, but the node is in major sync"))
-        elif facts.producing:
+        elif production is None:
+            blocked.append(
+                (
+                    HoldReason.SIGNAL_UNKNOWN,
+                    f"{text}, but block production is unknown: only the log tells it, and "
+                    "the log gives nothing fresh",
+                )
+            )
+        elif producing:
             blocked.append(
                 (HoldReason.PRODUCING, f"{text}, but the node is producing blocks this session")
             )
@@ -342,3 +411,91 @@ def decide(state: NodeState, now: float, config: Config) -> Decision:
         reason, detail = blocked[0]
         return hold(reason, detail, until)
     return hold(HoldReason.HEALTHY, f"lag {lag} within thresholds", until)
+
+
+@dataclass(frozen=True, slots=True)
+class _Blind:
+    reason: HoldReason
+    detail: str
+
+
+def _blind(state: NodeState, now: float, config: Config) -> _Blind:
+    """Why no channel gives a fresh best: the log's reason, as it was before the node channel."""
+    run = state.run
+    if run.log_unreadable is not None:
+        return _Blind(HoldReason.NO_BEST, f"no local best block: {run.log_unreadable}")
+    if not run.log_live:
+        return _Blind(
+            HoldReason.LOG_HISTORY,
+            "reading the run's log up to the present; its lines are history until then",
+        )
+    if run.best is None or run.log_seen_at is None:
+        return _Blind(HoldReason.NO_BEST, "no local best block seen in this run yet")
+    if not log_is_fresh(run, now, config):
+        return _Blind(
+            HoldReason.LOG_SILENT,
+            f"no log line for {now - run.log_seen_at:.0f}s (> {log_stale_after(config):g}s) "
+            "from a running container: its best is unknown until the follower brings lines "
+            "again",
+        )
+    return _Blind(HoldReason.NO_BEST, "no local best block seen in this run yet")
+
+
+def _node_note(state: NodeState, now: float, config: Config) -> str:
+    """What the node channel says about why it cannot stand in for the log (if it is used)."""
+    run = state.run
+    if run.node_error is not None:
+        return f"; node channel: {run.node_error}"
+    if run.node_seen_at is not None:
+        if run.node.best is None:
+            return "; node channel: its samples carry no best block"
+        return f"; node channel: latest sample {now - run.node_seen_at:.0f}s old"
+    return ""
+
+
+def _finality(
+    state: NodeState, signals: Signals, now: float, config: Config
+) -> tuple[Rule | HoldReason, str] | None:
+    """Rule 4: its rule (restart) or the hold that stops it, with the words; ``None`` when
+    the condition does not hold.
+
+    The node's finalized block must be known and fresh, and must not have advanced for
+    ``FINALITY_TIMEOUT`` (counting only time in which a channel told it); the reference's
+    finalized block must have risen by ``FINALITY_MIN_RISE`` meanwhile (else the whole chain's
+    finality stopped, and no restart helps); and the node must not be in major sync.
+    """
+    run = state.run
+    finalized, advanced_at = signals.finalized, run.finalized_advanced_at
+    if finalized is None or advanced_at is None:
+        return None  # unknown or stale: nothing to say about it
+    still_for = finalized.at - advanced_at
+    if still_for < config.finality_timeout:
+        return None
+    text = (
+        f"finalized #{finalized.value} has not advanced for {still_for:.0f}s "
+        f">= FINALITY_TIMEOUT={config.finality_timeout:g}"
+    )
+    seen = run.reference_finalized_since_advance
+    if seen is None or not reference_finalized_is_fresh(state, now, config):
+        return (
+            HoldReason.SIGNAL_UNKNOWN,
+            f"{text}, but the reference's finalized block is unknown or stale",
+        )
+    rise = seen[1] - seen[0]
+    if rise < config.finality_min_rise:
+        return (
+            HoldReason.FINALITY_HALTED,
+            f"{text}, but the reference's finalized block rose only {rise} block(s) "
+            f"(#{seen[0]} -> #{seen[1]}) < FINALITY_MIN_RISE={config.finality_min_rise}: "
+            "finality stopped chain-wide, a restart cannot help",
+        )
+    major = signals.major_sync
+    if major is None:
+        return (HoldReason.SIGNAL_UNKNOWN, f"{text}, but whether it is in major sync is unknown")
+    if major.value:
+        return (HoldReason.MAJOR_SYNC, f"{text}, but the node is in major sync")
+    return (
+        Rule.FINALITY_LAG,
+        f"{text} while the reference's finalized rose #{seen[0]} -> #{seen[1]} "
+        f"(+{rise} >= FINALITY_MIN_RISE={config.finality_min_rise})",
+    )

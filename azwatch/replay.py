@@ -4,8 +4,12 @@ Two input shapes are accepted:
 
 * a **scenario**, JSON Lines, one object per line with ``"at"`` (seconds since the scenario
   start, non-decreasing) and exactly one of ``"log"`` (a raw line as ``docker logs`` prints
-  it), ``"head"`` (the reference head), ``"head_error"`` (why the reference failed) or
-  ``"start": true`` (the container began a new run); a ``"comment"`` is allowed beside them;
+  it), ``"head"`` (the reference head), ``"head_error"`` (why the reference failed),
+  ``"head_finalized"`` (the reference's finalized block), ``"node"`` (a node-channel sample:
+  an object with any of ``best``, ``finalized``, ``peers``, ``syncing``, ``ready``),
+  ``"node_error"`` (why a node-channel poll failed), ``"exit"`` (the container exited by
+  itself with this exit code, ``null``: unknown) or ``"start": true`` (the container began
+  a new run); a ``"comment"`` is allowed beside them;
 * a plain **capture** of ``docker logs -t`` (or ``docker logs`` of a node with its own
   timestamps): times come from the line prefixes, and there are no head samples.
 
@@ -23,10 +27,15 @@ from dataclasses import dataclass
 from azwatch.config import Config
 from azwatch.effects import Reported, RestartContainer
 from azwatch.events import (
+    ContainerExited,
+    ContainerStatus,
     Event,
     HeadSample,
     HeadUnavailable,
     LogCaughtUp,
+    NodeSample,
+    NodeUnavailable,
+    ReferenceFinalized,
     RestartFinished,
     RunStarted,
 )
@@ -37,13 +46,25 @@ from azwatch.logparse import (
     parse_line,
     split_docker_timestamp,
 )
-from azwatch.policy import Decision, Restart
-from azwatch.supervisor import ContainerEvents, HeadPolled, Message, RestartDone, Supervisor
+from azwatch.policy import Decision, Facts, Restart
+from azwatch.supervisor import (
+    ContainerEvents,
+    FinalityPolled,
+    HeadPolled,
+    Message,
+    NodePolled,
+    RestartDone,
+    Supervisor,
+)
 
 #: The name the replayed container goes by.
 REPLAY_CONTAINER = "replay"
 
-_EVENT_KEYS = ("log", "head", "head_error", "start")
+_EVENT_KEYS = ("log", "head", "head_error", "head_finalized", "node", "node_error", "exit", "start")
+#: The fields of a ``"node"`` object and whether each is a block count (else a flag).
+_NODE_FIELDS = {"best": True, "finalized": True, "peers": True, "syncing": False, "ready": False}
+#: The failure kind a scenario's ``"node_error"`` is counted as.
+SCENARIO_FAILURE = "scenario"
 _ALLOWED_KEYS = frozenset(("at", "comment", *_EVENT_KEYS))
 
 
@@ -106,9 +127,8 @@ def _scenario_records(first: tuple[int, str], rest: Iterator[tuple[int, str]]) -
         previous_at = float(at)
         present = [key for key in _EVENT_KEYS if key in item]
         if len(present) != 1:
-            raise ScenarioError(
-                number, 'expected exactly one of "log", "head", "head_error", "start"'
-            )
+            keys = ", ".join(f'"{key}"' for key in _EVENT_KEYS)
+            raise ScenarioError(number, f"expected exactly one of {keys}")
         key, value = present[0], item[present[0]]
         if key == "log":
             if not isinstance(value, str):
@@ -122,11 +142,46 @@ def _scenario_records(first: tuple[int, str], rest: Iterator[tuple[int, str]]) -
             if not isinstance(value, str):
                 raise ScenarioError(number, '"head_error" must be a string')
             yield Record(previous_at, HeadUnavailable(value))
+        elif key == "head_finalized":
+            if not _is_count(value):
+                raise ScenarioError(
+                    number, '"head_finalized" must be a block number (integer >= 0)'
+                )
+            yield Record(previous_at, ReferenceFinalized(value))
+        elif key == "node":
+            yield Record(previous_at, _node_sample(number, value))
+        elif key == "node_error":
+            if not isinstance(value, str):
+                raise ScenarioError(number, '"node_error" must be a string')
+            yield Record(previous_at, NodeUnavailable(SCENARIO_FAILURE, value))
+        elif key == "exit":
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+                raise ScenarioError(number, '"exit" must be an exit code (integer) or null')
+            yield Record(previous_at, ContainerExited(value, seen_at=previous_at))
         else:
             if value is not True:
                 raise ScenarioError(number, '"start" must be true')
             starts += 1
             yield Record(previous_at, RunStarted(f"replay-start-{starts}", previous_at))
+
+
+def _is_count(value: object) -> bool:
+    return not isinstance(value, bool) and isinstance(value, int) and value >= 0
+
+
+def _node_sample(number: int, value: object) -> NodeSample:
+    """A ``"node"`` object as a node-channel sample; any subset of its fields."""
+    if not isinstance(value, dict):
+        raise ScenarioError(number, '"node" must be an object')
+    unknown = sorted(set(value) - set(_NODE_FIELDS))
+    if unknown:
+        raise ScenarioError(number, f'unknown "node" field(s) {", ".join(map(repr, unknown))}')
+    for name, item in value.items():
+        if _NODE_FIELDS[name] and not _is_count(item):
+            raise ScenarioError(number, f'"node" {name!r} must be an integer >= 0')
+        if not _NODE_FIELDS[name] and not isinstance(item, bool):
+            raise ScenarioError(number, f'"node" {name!r} must be true or false')
+    return NodeSample(**value)
 
 
 def _capture_records(first: tuple[int, str], rest: Iterator[tuple[int, str]]) -> Iterator[Record]:
@@ -184,9 +239,17 @@ def decision_record(at: float, decision: Decision) -> dict[str, object]:
         "producing": facts.producing,
         "session": facts.session,
         "cooldown": facts.cooldown,
+        **_finality_facts(facts),
         "detail": decision.detail,
     }
     return record
+
+
+def _finality_facts(facts: Facts) -> dict[str, object]:
+    """The finalized blocks, where a scenario told them (older scenarios' output is unchanged)."""
+    if facts.head_finalized is None:
+        return {}
+    return {"finalized": facts.finalized, "head_finalized": facts.head_finalized}
 
 
 def replay(
@@ -223,9 +286,17 @@ class _Replay:
         message: Message
         if isinstance(event, HeadSample | HeadUnavailable):
             message = HeadPolled(event)
+        elif isinstance(event, ReferenceFinalized):
+            message = FinalityPolled(event)
+        elif isinstance(event, NodeSample | NodeUnavailable):
+            message = NodePolled(REPLAY_CONTAINER, event)
         elif isinstance(event, RunStarted):
             # A replay's lines are the present as they come: a run's log is live at once.
             message = ContainerEvents(REPLAY_CONTAINER, (event, LogCaughtUp()))
+        elif isinstance(event, ContainerExited):
+            # The run ended by itself: the container is down until the next "start".
+            stopped = ContainerStatus(False, "exited", seen_at=at)
+            message = ContainerEvents(REPLAY_CONTAINER, (stopped, event))
         else:
             message = ContainerEvents(REPLAY_CONTAINER, (event,))
         self.supervisor.handle(message, at)

@@ -14,9 +14,11 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from azwatch.config import Config
+from azwatch.crashloop import exit_words
 from azwatch.history import ChartPoint
 from azwatch.policy import Restart, cooldown_anchor, effective_cooldown
 from azwatch.progress import format_duration
+from azwatch.state import signals_of
 from azwatch.supervisor import Book, Supervisor
 
 
@@ -25,7 +27,8 @@ class LogView:
     """What a log follower is doing."""
 
     attached: bool = False
-    #: Why the follower is not attached: "stopped", "missing", "docker", "driver"; or None.
+    #: Why the follower is not attached (or, for "docker" and "silent", not seeing lines):
+    #: "stopped", "missing", "docker", "driver", "silent"; or None.
     waiting: str | None = None
     detail: str = "starting"
     lines: int = 0
@@ -34,6 +37,18 @@ class LogView:
     silences: int = 0
     last_line_age: float | None = None
     attached_age: float | None = None
+    #: Seconds since no container has the watched name (``None``: one has).
+    missing_age: float | None = None
+
+
+#: A watched name that matches no container is a health problem after this long (or two
+#: ``CHECK_INTERVAL``, if longer): a misspelled ``CONTAINER_NAME`` must not stay green.
+MISSING_GRACE = 60.0
+
+
+def missing_grace(config: Config) -> float:
+    """How long a watched name may match no container before ``/healthz`` says so."""
+    return max(MISSING_GRACE, 2 * config.check_interval)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +87,35 @@ class PauseView:
     #: Seconds until it ends by itself.
     left: float
     reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class SignalView:
+    """One signal the rules read: its value, the channel that gave it and how old it is.
+
+    ``channel`` and ``age`` are ``None`` when no channel gives it fresh (``value`` is then
+    the log's last word, or ``None``).
+    """
+
+    name: str
+    value: int | bool | None
+    channel: str | None
+    age: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class NodeChannelView:
+    """The node channel of one container (its own RPC and metrics), when one is set."""
+
+    rpc: bool
+    metrics: bool
+    #: Seconds since the latest sample; why the latest poll gave none.
+    last_sample_age: float | None
+    error: str | None
+    #: Whether decisions now run on it alone (log-less mode).
+    log_less: bool
+    #: Failed polls so far: (interface, kind, count).
+    errors: tuple[tuple[str, str, int], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +159,15 @@ class ContainerView:
     recent_restarts: tuple[RestartView, ...] = ()
     #: The operator's maintenance pause, while it holds.
     pause: PauseView | None = None
+    #: Each signal with the channel that gave it (``/status`` "signals").
+    signals: tuple[SignalView, ...] = ()
+    #: The node channel, when ``NODE_RPC_URL`` or ``NODE_METRICS_URL`` is set (or it told).
+    node: NodeChannelView | None = None
+    #: The container keeps exiting by itself (azwatch.crashloop): no restart by azwatch.
+    crash_loop: bool = False
+    #: Exits by itself seen so far, and the latest one in words (``None``: none yet).
+    crashes: int = 0
+    last_exit: str | None = None
 
     @property
     def paused(self) -> bool:
@@ -169,15 +222,20 @@ def take(
     logs: Mapping[str, LogView],
     head: HeadView,
     events_problem: str | None = None,
+    node_errors: Mapping[str, tuple[tuple[str, str, int], ...]] | None = None,
+    discover_problem: str | None = None,
 ) -> Snapshot:
     """The snapshot of *supervisor* at monotonic *now* (Unix time *wall*).
 
     *logs* gives each follower's view, *head* the poller's, *events_problem* why Docker's
-    event stream is down (``None``: it is not).
+    event stream is down (``None``: it is not), *discover_problem* why the list of labelled
+    containers failed (``None``: it did not), *node_errors* each node channel's failed polls so
+    far.
     """
     config = supervisor.config
+    errors = node_errors or {}
     containers = tuple(
-        _container(book, now, wall, logs.get(name, LogView()))
+        _container(book, now, wall, logs.get(name, LogView()), errors.get(name, ()))
         for name, book in sorted(supervisor.books.items())
     )
     problems = health_problems(
@@ -186,6 +244,7 @@ def take(
         head,
         last_evaluation_age=age(now, supervisor.last_evaluation_at),
         events_problem=events_problem,
+        discover_problem=discover_problem,
     )
     return Snapshot(
         time=wall,
@@ -196,8 +255,46 @@ def take(
     )
 
 
-def _container(book: Book, now: float, wall: float, log: LogView) -> ContainerView:
+def _container(
+    book: Book,
+    now: float,
+    wall: float,
+    log: LogView,
+    node_errors: tuple[tuple[str, str, int], ...] = (),
+) -> ContainerView:
     state, run, decision = book.state, book.state.run, book.decision
+    signals = signals_of(run, now, book.config)
+    fallback: dict[str, int | bool | None] = {
+        "best": run.best,
+        "finalized": run.finalized,
+        "peers": run.peers,
+        "major_sync": run.major_sync,
+        "ready": None,
+        "producing": run.producing(now),
+        "session": run.session,
+    }
+    signal_views = tuple(
+        SignalView(name, fallback[name], None, None)
+        if reading is None
+        else SignalView(name, reading.value, str(reading.channel), age(now, reading.at))
+        for name, reading in signals.named()
+    )
+    # Each signal's value across channels (the log's last word where none is fresh).
+    shown = {view.name: view.value for view in signal_views}
+    best = shown["best"] if isinstance(shown["best"], int) else None
+    finalized = shown["finalized"]
+    peers = shown["peers"]
+    config = book.config
+    node: NodeChannelView | None = None
+    if config.node_rpc_url or config.node_metrics_url or run.node_seen_at is not None:
+        node = NodeChannelView(
+            rpc=bool(config.node_rpc_url),
+            metrics=bool(config.node_metrics_url),
+            last_sample_age=age(now, run.node_seen_at),
+            error=run.node_error,
+            log_less=signals.log_less,
+            errors=node_errors,
+        )
     view: DecisionView | None = None
     if decision is not None:
         is_restart = isinstance(decision, Restart)
@@ -219,18 +316,18 @@ def _container(book: Book, now: float, wall: float, log: LogView) -> ContainerVi
         run_id=run.run_id,
         run_age=max(0.0, now - run.started_at),
         log_live=run.log_live,
-        best=run.best,
+        best=best,
         best_advanced_age=age(now, run.best_advanced_at),
-        finalized=run.finalized,
-        major_sync=run.major_sync,
+        finalized=finalized if isinstance(finalized, int) else None,
+        major_sync=bool(shown["major_sync"]),
         producing=run.producing(now),
         session=run.session,
-        peers=run.peers,
+        peers=peers if isinstance(peers, int) else None,
         fatal=run.fatal,
         genesis=run.genesis,
         wrong_chain=state.wrong_chain,
         head=state.head,
-        lag=state.lag,
+        lag=None if state.head is None or best is None else state.head - best,
         restarts=state.restarts,
         restarts_by_rule=tuple(sorted(book.restarts_by_rule.items())),
         failed_restarts=book.failed_restarts,
@@ -247,7 +344,20 @@ def _container(book: Book, now: float, wall: float, log: LogView) -> ContainerVi
             for r in book.restart_log.records()
         ),
         pause=_pause(book, now, wall),
+        signals=signal_views,
+        node=node,
+        crash_loop=book.crashes.loop is not None,
+        crashes=book.crashes.total,
+        last_exit=_last_exit(book),
     )
+
+
+def _last_exit(book: Book) -> str | None:
+    last = book.crashes.last
+    if last is None:
+        return None
+    fatal = f"; last fatal line: {last.fatal}" if last.fatal else ""
+    return exit_words(last.code) + fatal
 
 
 def _history(book: Book, now: float, wall: float) -> tuple[ChartPoint, ...]:
@@ -272,13 +382,16 @@ def health_problems(
     *,
     last_evaluation_age: float | None,
     events_problem: str | None = None,
+    discover_problem: str | None = None,
 ) -> list[str]:
     """Why the watcher is not working (empty: it is).
 
     An unhealthy *node* is not an unhealthy watcher: a stalled node watched by a working
     azwatch is healthy here; the problems are a log stream that brings nothing from a
     running container, a Docker Engine that cannot be reached (or whose event stream does
-    not open), a poller or a decision task that stopped.
+    not open, or, in label mode, that does not list the labelled containers), a poller or a
+    decision task that stopped. A log that cannot be read or stays silent is no problem while
+    decisions run on the node channel (log-less mode).
     """
     problems: list[str] = []
     if last_evaluation_age is None or last_evaluation_age > 2 * config.check_interval + 5:
@@ -288,10 +401,22 @@ def health_problems(
         problems.append("the head poller has not polled recently")
     if events_problem is not None:
         problems.append(f"Docker events: {events_problem}")
+    if discover_problem is not None:
+        problems.append(discover_problem)
     for view in containers:
+        if view.node is not None and view.node.log_less:
+            continue  # deciding from the node channel: a log that brings nothing is no outage
         problem = _follow_problem(view, config.log_silence_timeout)
         if problem is not None:
             problems.append(f"{view.name}: {problem}")
+        missing = view.log.missing_age
+        # In label mode a container is watched because it exists; only a name can be wrong.
+        named = view.name in config.container_names
+        if named and missing is not None and missing > missing_grace(config):
+            problems.append(
+                f"{view.name}: no container has this name for {format_duration(missing)} "
+                "(is CONTAINER_NAME right?)"
+            )
     return problems
 
 
@@ -299,16 +424,17 @@ def _follow_problem(view: ContainerView, silence: float) -> str | None:
     log = view.log
     if view.restart_in_flight:
         return None  # the node is being restarted: silence is expected
-    if log.attached:
-        # A live aleph-node prints at least every 20 s; LOG_SILENCE_TIMEOUT without a line
-        # from a running container means the stream (or the node) is stuck.
-        quiet = log.last_line_age if log.last_line_age is not None else log.attached_age
-        if quiet is not None and quiet > silence:
-            return f"no log line for {format_duration(quiet)} from a running container"
-        return None
-    if log.waiting in ("stopped", "missing", None):
-        return None  # waiting for a container the operator stopped, or between attaches
-    return log.detail
+    if log.waiting in ("stopped", "missing"):
+        return None  # waiting for a container the operator stopped
+    if log.waiting is not None:
+        return log.detail  # Docker failed or hangs, or the log fell silent
+    # A live aleph-node prints at least every 20 s; LOG_SILENCE_TIMEOUT without a line from
+    # a running container means the stream (or the node, or the daemon) is stuck, attached
+    # or between attaches.
+    quiet = log.last_line_age if log.last_line_age is not None else log.attached_age
+    if quiet is not None and quiet > silence:
+        return f"no log line for {format_duration(quiet)} from a running container"
+    return None
 
 
 def document(snapshot: Snapshot) -> dict[str, Any]:
@@ -359,7 +485,27 @@ def _container_document(view: ContainerView) -> dict[str, Any]:
             "fatal": view.fatal,
             "genesis": view.genesis,
         },
+        "signals": {
+            signal.name: {"value": signal.value, "channel": signal.channel, "age": signal.age}
+            for signal in view.signals
+        },
+        "node_channel": None
+        if view.node is None
+        else {
+            "rpc": view.node.rpc,
+            "metrics": view.node.metrics,
+            "last_sample_age": view.node.last_sample_age,
+            "error": view.node.error,
+            "log_less": view.node.log_less,
+            "errors": [
+                {"interface": interface, "kind": kind, "count": count}
+                for interface, kind, count in view.node.errors
+            ],
+        },
         "references_on_another_chain": list(view.wrong_chain),
+        "crash_loop": view.crash_loop,
+        "crashes": view.crashes,
+        "last_exit": view.last_exit,
         "head": view.head,
         "lag": view.lag,
         "restarts": view.restarts,
@@ -398,6 +544,7 @@ def _container_document(view: ContainerView) -> dict[str, Any]:
             "attaches": log.attaches,
             "silences": log.silences,
             "last_line_age": log.last_line_age,
+            "missing_age": log.missing_age,
         },
     }
 

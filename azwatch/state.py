@@ -14,14 +14,16 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import Any, TypeVar
 
+from azwatch.channels import Channel, Reading, Signals, highest, latest
 from azwatch.config import Config
 from azwatch.events import (
     BlockImported,
     BlockPrepared,
     BlockPreSealed,
+    ContainerExited,
     ContainerStatus,
     EntrypointError,
     Event,
@@ -33,7 +35,10 @@ from azwatch.events import (
     LogUnreadable,
     MajorSyncChanged,
     NodeBanner,
+    NodeSample,
+    NodeUnavailable,
     PeersReported,
+    ReferenceFinalized,
     RestartFinished,
     RestartIssued,
     RunStarted,
@@ -50,6 +55,8 @@ def median_head(answers: Sequence[int]) -> int:
     """
     return statistics.median_low(answers)
 
+
+_V = TypeVar("_V", int, bool)
 
 #: Seconds into a new session during which production in the previous one still counts.
 SESSION_GRACE = 60.0
@@ -98,6 +105,19 @@ class Run:
     #: Whether the node produced blocks in the session before the current one.
     produced_previous_session: bool = False
     peers: int | None = None
+    #: The node channel's latest sample in this run (all ``None`` before the first), when it
+    #: arrived, and why the latest poll gave none (``None`` once a sample arrives).
+    node: NodeSample = field(default_factory=NodeSample)
+    node_seen_at: float | None = None
+    node_error: str | None = None
+    #: The highest best and finalized blocks any channel told in this run; ``best_advanced_at``
+    #: and ``finalized_advanced_at`` are when these last increased.
+    highest_best: int | None = None
+    highest_finalized: int | None = None
+    finalized_advanced_at: float | None = None
+    #: (first, highest) finalized block of the reference taken since the node's finalized
+    #: block last advanced: how far the chain finalized while this node did not.
+    reference_finalized_since_advance: tuple[int, int] | None = None
     #: The node's chain: its genesis hash in the short form of its network status report.
     genesis: str | None = None
     #: The last fatal line of this run, for reports.
@@ -154,6 +174,9 @@ class NodeState:
     unhelped_restarts: int = 0
     #: Since when ``lag <= BLOCK_LAG_20`` has held without interruption.
     healthy_since: float | None = None
+    #: The reference's finalized block (median of the endpoints asked) and when it came.
+    head_finalized: int | None = None
+    head_finalized_at: float | None = None
 
     @property
     def lag(self) -> int | None:
@@ -214,10 +237,18 @@ def apply(state: NodeState, event: Event, now: float, config: Config) -> NodeSta
             if not running and seen_at is not None and seen_at < run.started_at:
                 return state  # a late report about the previous run (e.g. our restart's "die")
             return replace(state, running=running, status=detail)
+        case ContainerExited():
+            return state  # counted by the supervisor (azwatch.crashloop); its status comes too
         case HeadSample():
             return _with_sample(state, event, now, config)
         case HeadUnavailable(reason):
             return replace(state, head_error=reason)
+        case NodeSample():
+            return _with_node_sample(state, event, now)
+        case NodeUnavailable(kind, detail):
+            return replace(state, run=replace(run, node_error=f"{kind}: {detail}"))
+        case ReferenceFinalized(number):
+            return _with_reference_finalized(state, number, now)
         case RestartIssued():
             return replace(
                 state,
@@ -280,6 +311,7 @@ class _Instant:
         "fatal",
         "finalized",
         "genesis",
+        "highest_finalized",
         "lines",
         "major_sync",
         "peers",
@@ -294,6 +326,7 @@ class _Instant:
         self.lines = False
         self.best: int | None = None
         self.finalized: int | None = None
+        self.highest_finalized: int | None = None
         self.major_sync: bool | None = None
         self.peers: int | None = None
         self.genesis: str | None = None
@@ -313,6 +346,7 @@ class _Instant:
         elif type(event) is SyncStatus:
             self._best(event.imported)
             self.finalized = event.finalized
+            self.highest_finalized = _top(self.highest_finalized, event.finalized)
         elif type(event) is BlockPrepared:
             self.prepared = True
         elif type(event) is BlockPreSealed:
@@ -338,9 +372,21 @@ class _Instant:
         # Run fields and their new values: a line arrived, whatever it says.
         changes: dict[str, Any] = {"has_lines": True, "log_seen_at": now}
         if self.best is not None and (run.best is None or self.best > run.best):
-            changes.update(best=self.best, best_advanced_at=now, heads_since_advance=None)
+            changes["best"] = self.best
+            if _rises(self.best, run.highest_best):
+                changes.update(
+                    highest_best=self.best, best_advanced_at=now, heads_since_advance=None
+                )
         if self.finalized is not None:
             changes["finalized"] = self.finalized
+        if self.highest_finalized is not None and _rises(
+            self.highest_finalized, run.highest_finalized
+        ):
+            changes.update(
+                highest_finalized=self.highest_finalized,
+                finalized_advanced_at=now,
+                reference_finalized_since_advance=None,
+            )
         if self.major_sync is not None:
             changes["major_sync"] = self.major_sync
         if self.peers is not None:
@@ -392,13 +438,12 @@ def _with_sample(state: NodeState, sample: HeadSample, now: float, config: Confi
 
 def _with_head(state: NodeState, head: int, now: float, config: Config) -> NodeState:
     run = state.run
-    if run.best is None:
-        return replace(state, head=head, head_at=now, head_error=None)
-    if not run.log_live or not log_is_fresh(run, now, config):
-        # Against a best from the log's history, or from a log fallen silent, the lag
+    best = signals_of(run, now, config).best
+    if best is None:
+        # Against a best from the log's history, or from a channel fallen silent, the lag
         # measures the reading, not the node: no lag sample.
         return replace(state, head=head, head_at=now, head_error=None)
-    lag = head - run.best
+    lag = head - best.value
     horizon = now - config.trend_window
     lags = (*(sample for sample in run.lags if sample.at >= horizon), LagSample(now, lag))
     seen = run.heads_since_advance
@@ -433,3 +478,89 @@ def log_stale_after(config: Config) -> float:
 def log_is_fresh(run: Run, now: float, config: Config) -> bool:
     """The log brought a line recently enough for its signals to count."""
     return run.log_seen_at is not None and now - run.log_seen_at <= log_stale_after(config)
+
+
+def _top(*values: int | None) -> int | None:
+    known = [value for value in values if value is not None]
+    return max(known) if known else None
+
+
+def _rises(value: int, top: int | None) -> bool:
+    """*value* is above every value seen so far (or the first one)."""
+    return top is None or value > top
+
+
+def _with_node_sample(state: NodeState, sample: NodeSample, now: float) -> NodeState:
+    """A node-channel sample: its values, and whether best or finalized rose with it."""
+    run = state.run
+    changes: dict[str, Any] = {"node": sample, "node_seen_at": now, "node_error": None}
+    if sample.best is not None and _rises(sample.best, run.highest_best):
+        changes.update(highest_best=sample.best, best_advanced_at=now, heads_since_advance=None)
+    if sample.finalized is not None and _rises(sample.finalized, run.highest_finalized):
+        changes.update(
+            highest_finalized=sample.finalized,
+            finalized_advanced_at=now,
+            reference_finalized_since_advance=None,
+        )
+    if sample.genesis is not None and run.genesis is None:
+        changes["genesis"] = sample.genesis
+    return replace(state, run=replace(run, **changes))
+
+
+def _with_reference_finalized(state: NodeState, number: int, now: float) -> NodeState:
+    """The reference's finalized block: kept, and its rise since the node's last advance."""
+    run = state.run
+    if run.highest_finalized is not None:
+        seen = run.reference_finalized_since_advance
+        seen = (number, number) if seen is None else (seen[0], max(seen[1], number))
+        run = replace(run, reference_finalized_since_advance=seen)
+    return replace(state, run=run, head_finalized=number, head_finalized_at=now)
+
+
+def node_stale_after(config: Config) -> float:
+    """Seconds after which the node channel's latest sample no longer counts: two polls."""
+    return 2 * config.rpc_poll_interval
+
+
+def node_is_fresh(run: Run, now: float, config: Config) -> bool:
+    """The node channel answered recently enough for its values to count."""
+    return run.node_seen_at is not None and now - run.node_seen_at < node_stale_after(config)
+
+
+def signals_of(run: Run, now: float, config: Config) -> Signals:
+    """The run's signals at *now*, each from the freshest channel that gives it.
+
+    The log's count once it is live (its tail read), readable and fresh; the node channel's
+    while its latest sample is fresh. See :mod:`azwatch.channels` for how they combine.
+    """
+    log_at = run.log_seen_at
+    log = (
+        log_at is not None
+        and run.log_live
+        and run.log_unreadable is None
+        and log_is_fresh(run, now, config)
+    )
+    node_at = run.node_seen_at
+    node = run.node if node_at is not None and node_is_fresh(run, now, config) else NodeSample()
+
+    def from_log(value: _V | None, at: float | None = log_at) -> Reading[_V] | None:
+        if not log or value is None or at is None:
+            return None
+        return Reading(value, Channel.LOG, at)
+
+    def from_node(value: _V | None) -> Reading[_V] | None:
+        if value is None or node_at is None:
+            return None
+        return Reading(value, Channel.NODE, node_at)
+
+    return Signals(
+        best=highest((from_log(run.best), from_node(node.best))),
+        finalized=highest((from_log(run.finalized), from_node(node.finalized))),
+        # A fresh log restates its peer count every 20 s: as the primary channel, its count
+        # stands as of its latest line.
+        peers=latest((from_log(run.peers), from_node(node.peers))),
+        major_sync=latest((from_log(run.major_sync), from_node(node.syncing))),
+        ready=from_node(node.ready),
+        producing=from_log(run.producing(now)),
+        session=from_log(run.session, run.session_started_at),
+    )

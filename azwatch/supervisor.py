@@ -9,7 +9,9 @@ else happens. No I/O, no clock, no asyncio: the live watcher drives it in real t
 
 Around :func:`azwatch.policy.decide` it keeps the bookkeeping an operator reads: whether a
 restart helped (judged by what its rule was about), a lost reference and its return, a
-container that stays down, the back-off reaching its cap, fatal lines, the transitions of
+container that stays down, the back-off reaching its cap, fatal lines, a container's exits
+by itself and the crash loop they make (:mod:`azwatch.crashloop`: no restart while it
+lasts), a misconfigured container (its entrypoint's errors), the transitions of
 sync mode and block production (once the log is live: a run's tail is history, summarised
 once when the follower reaches the present), label overrides, and the summary line of every
 ``CHECK_INTERVAL``.
@@ -24,14 +26,28 @@ from typing import Any
 
 from azwatch.config import Config, with_label_overrides
 from azwatch.control import PAUSE_MAX
+from azwatch.crashloop import (
+    CRASH_LOOP_WINDOW,
+    Crashes,
+    Exit,
+    count_exit,
+    end_loop,
+    exit_words,
+    loop_ends_at,
+)
 from azwatch.effects import Effect, LogRecord, Notice, Reported, RestartContainer, SendNotice
 from azwatch.events import (
+    ContainerExited,
     ContainerStatus,
+    EntrypointError,
     Event,
     FatalLine,
     HeadSample,
     HeadUnavailable,
     LogCaughtUp,
+    NodeSample,
+    NodeUnavailable,
+    ReferenceFinalized,
     RestartFinished,
     RestartIssued,
     RunStarted,
@@ -56,7 +72,7 @@ from azwatch.progress import (
     format_value,
     sync_progress,
 )
-from azwatch.state import NodeState, apply, apply_all, initial_state
+from azwatch.state import NodeState, Run, apply, apply_all, initial_state, signals_of
 
 #: How long every reference may fail before it is reported as a lost reference.
 RPC_LOST_AFTER = 180.0
@@ -65,6 +81,8 @@ DOWN_NOTICE_AFTER = 30.0
 #: How long a run may go without naming its chain (its first network status report comes
 #: about 20 s after start) before that is said.
 CHAIN_UNKNOWN_AFTER = 180.0
+#: Latest runs kept, so an exit reported late is put down to the run it ended.
+RUNS_KEPT = 4
 
 # --- messages: what the shell reports -----------------------------------------------------
 
@@ -90,6 +108,21 @@ class HeadPolled:
     """One poll round of the reference endpoints ended with this sample, or without one."""
 
     event: HeadSample | HeadUnavailable
+
+
+@dataclass(frozen=True, slots=True)
+class NodePolled:
+    """One poll of container *name*'s node channel (its own RPC or metrics) ended so."""
+
+    name: str
+    event: NodeSample | NodeUnavailable
+
+
+@dataclass(frozen=True, slots=True)
+class FinalityPolled:
+    """The reference endpoints told their finalized block (every few head polls)."""
+
+    event: ReferenceFinalized
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +154,16 @@ class Resume:
     name: str
 
 
-Message = ContainerEvents | LabelsSeen | HeadPolled | RestartDone | Pause | Resume
+Message = (
+    ContainerEvents
+    | LabelsSeen
+    | HeadPolled
+    | NodePolled
+    | FinalityPolled
+    | RestartDone
+    | Pause
+    | Resume
+)
 
 # --- bookkeeping --------------------------------------------------------------------------
 
@@ -173,6 +215,9 @@ class Book:
     capped_notified: bool = False
     restarts_by_rule: dict[str, int] = field(default_factory=dict)
     failed_restarts: int = 0
+    #: The latest restart failure's detail and how many in a row failed with it (a refusal
+    #: that stays, e.g. a proxy's 403, is said in full once).
+    failing: tuple[str, int] | None = None
     last_restart_at: float | None = None
     #: Since when the container is down, and whether the operator was told.
     down_since: float | None = None
@@ -189,6 +234,14 @@ class Book:
     shown_wrong_chain: frozenset[str] = frozenset()
     #: The run whose unknown chain was said.
     shown_chain_unknown: tuple[str | None, float] | None = None
+    #: Which channel the decisions last ran on, as said: "log", "node" (log-less) or None.
+    shown_channel: str | None = None
+    #: The container's exits by itself, and the crash loop they make (azwatch.crashloop).
+    crashes: Crashes = field(default_factory=Crashes)
+    #: The latest runs, oldest first (with what their log said).
+    runs: tuple[Run, ...] = ()
+    #: Runs whose entrypoint error was reported (a misconfigured container, said once a run).
+    shown_misconfigured: tuple[str, ...] = ()
     # --- what the status page shows, and the maintenance pause (in memory only) ---
     #: Best, head and lag at each head poll (bounded; made at the first poll).
     chart: Chart | None = None
@@ -253,6 +306,15 @@ class Supervisor:
                 book = self.books.get(name)
                 if book is not None:
                     self._on_events(book, events, now)
+            case NodePolled(name, event):
+                book = self.books.get(name)
+                if book is not None:
+                    book.state = apply(book.state, event, now, book.config)
+                    book.dirty = True
+            case FinalityPolled(event):
+                for book in self.books.values():
+                    book.state = apply(book.state, event, now, book.config)
+                    book.dirty = True
             case RestartDone(name, result):
                 book = self.books.get(name)
                 if book is not None:
@@ -301,22 +363,146 @@ class Supervisor:
 
     def _on_events(self, book: Book, events: tuple[Event, ...], now: float) -> None:
         # Lines read together happened at one instant: applied as one.
+        before = book.state
         book.state = apply_all(book.state, events, now, book.config)
         book.dirty = True
+        self._keep_run(book, before.run)
+        self._keep_run(book, book.state.run)
         for event in events:
             if isinstance(event, RunStarted | ContainerStatus):
                 book.known = True
-            elif isinstance(event, FatalLine) and event.text != book.shown_fatal:
-                book.shown_fatal = event.text
-                self._log(logging.ERROR, book.name, "node_fatal", f"node reported: {event.text}")
-                self._notify(
-                    f"fatal:{book.name}",
-                    f"azwatch: {book.name} reported a fatal error",
-                    event.text,
-                    "failure",
-                )
+            elif isinstance(event, FatalLine):
+                self._fatal(book, event)
+            elif isinstance(event, EntrypointError):
+                self._misconfigured(book, event, _run_key(book.state.run))
+            elif isinstance(event, ContainerExited):
+                self._on_exit(book, event, now, in_flight=before.restart_in_flight)
             elif isinstance(event, LogCaughtUp):
                 self._on_caught_up(book, now)
+
+    def _fatal(self, book: Book, event: FatalLine) -> None:
+        """A fatal line of the node: said once (until another one comes)."""
+        if event.text == book.shown_fatal:
+            return
+        book.shown_fatal = event.text
+        self._log(logging.ERROR, book.name, "node_fatal", f"node reported: {event.text}")
+        self._notify(
+            f"fatal:{book.name}",
+            f"azwatch: {book.name} reported a fatal error",
+            event.text,
+            "failure",
+        )
+
+    def _misconfigured(self, book: Book, event: EntrypointError, run_key: str) -> None:
+        """The image's entrypoint stopped before the node started: said once per run."""
+        if run_key in book.shown_misconfigured:
+            return
+        book.shown_misconfigured = (*book.shown_misconfigured, run_key)[-RUNS_KEPT:]
+        text = (
+            f"misconfigured container: {event.text} (the image's entrypoint stopped before "
+            f"starting the node: {event.variable} is not set). Restarting never fixes this: "
+            "set it in the container's environment"
+        )
+        self._log(logging.ERROR, book.name, "misconfigured", text, variable=event.variable)
+        self._notify(
+            f"misconfigured:{book.name}:{event.variable}",
+            f"azwatch: {book.name} is misconfigured",
+            text,
+            "failure",
+        )
+
+    def _keep_run(self, book: Book, run: Run) -> None:
+        """Remember *run* (its latest form) among the latest runs."""
+        runs = tuple(r for r in book.runs if _run_key(r) != _run_key(run))
+        book.runs = (*runs, run)[-RUNS_KEPT:]
+
+    def _run_at(self, book: Book, run_id: str | None, at: float | None) -> Run | None:
+        """The run *run_id*, else the latest run that had started by *at*."""
+        for run in reversed(book.runs):
+            if run_id is not None and run.run_id == run_id:
+                return run
+            if run_id is None and (at is None or run.started_at <= at):
+                return run
+        return None
+
+    def _on_exit(self, book: Book, event: ContainerExited, now: float, *, in_flight: bool) -> None:
+        """A run ended by itself: count it once; three within the window make a crash loop."""
+        if in_flight or book.state.restart_in_flight:
+            return  # the exit azwatch's own restart causes
+        run = self._run_at(book, event.run_id, event.seen_at)
+        run_id = event.run_id
+        if run_id is None and run is not None:
+            run_id = run.run_id
+        fatal = run.fatal if run is not None else None
+        for word in event.last_words:
+            fatal = word.text
+            if isinstance(word, EntrypointError):
+                self._misconfigured(book, word, run_id or _run_key(book.state.run))
+            else:
+                self._fatal(book, word)
+        at = now if event.seen_at is None else min(event.seen_at, now)
+        exit = Exit(at, event.exit_code, run_id, fatal)
+        crashes, new = count_exit(book.crashes, exit)
+        if not new:
+            book.crashes = crashes  # it may have told the fatal line the first report lacked
+            return
+        was_looping, book.crashes = book.crashes.loop is not None, crashes
+        window = format_duration(CRASH_LOOP_WINDOW)
+        self._log(
+            logging.WARNING,
+            book.name,
+            "container_exited",
+            f"the container exited by itself: {exit_words(exit.code)}; "
+            f"{len(crashes.recent)} exit(s) in the last {window}"
+            + (f"; last fatal line: {fatal}" if fatal else ""),
+            exit_code=exit.code,
+            exits_in_window=len(crashes.recent),
+            fatal=fatal,
+        )
+        if crashes.loop is None or was_looping:
+            return
+        text = (
+            f"crash loop: {len(crashes.recent)} exits within {window}, the last with "
+            f"{exit_words(exit.code)}; last fatal line: {fatal or 'none seen'}. Docker's "
+            "restart policy starts it again and restarting more never helps: azwatch "
+            "restarts nothing until it has run for a full cooldown"
+        )
+        self._log(
+            logging.ERROR,
+            book.name,
+            "crash_loop",
+            text,
+            exit_code=exit.code,
+            exits_in_window=len(crashes.recent),
+            fatal=fatal,
+        )
+        self._notify(
+            f"crash_loop:{book.name}", f"azwatch: {book.name} is crash looping", text, "failure"
+        )
+
+    def _crash_loop_hold(self, book: Book, decision: Decision, now: float) -> Decision:
+        """In a crash loop no restart is decided, until a run has lasted a full cooldown."""
+        crashes, state = book.crashes, book.state
+        loop = crashes.loop
+        if loop is None or state.restart_in_flight:
+            return decision
+        cooldown = effective_cooldown(state, book.config)
+        ends = loop_ends_at(crashes, state.run.started_at, cooldown)
+        assert ends is not None
+        if state.running and now >= ends:
+            book.crashes = end_loop(crashes)
+            text = f"crash loop over: running for {format_duration(cooldown)} since the last exit"
+            self._log(logging.INFO, book.name, "crash_loop_over", text)
+            self._notify(f"crash_loop_over:{book.name}", f"azwatch: {book.name} runs again", text)
+            return decision
+        last = loop.last
+        detail = (
+            f"the container keeps exiting by itself ({len(crashes.recent)} exits within "
+            f"{format_duration(CRASH_LOOP_WINDOW)}, the last with {exit_words(last.code)}; "
+            f"last fatal line: {last.fatal or 'none seen'}): restarting never helps; no "
+            f"restart until it has run for {format_duration(cooldown)}"
+        )
+        return Hold(HoldReason.CRASH_LOOP, detail, decision.facts, ends if state.running else None)
 
     def _on_caught_up(self, book: Book, now: float) -> None:
         """The tail is read: say once what it showed, instead of replaying it as news."""
@@ -426,13 +612,21 @@ class Supervisor:
         book.state = apply(book.state, result, now, book.config)
         book.dirty = True
         if result.ok:
+            book.failing = None
             self._log(logging.INFO, book.name, "restart_done", f"restart done: {result.detail}")
             return
         book.failed_restarts += 1
         book.restart_log.judge(f"restart failed: {result.detail}")
+        verdict, book.verdict = book.verdict, None
+        failing = book.failing
+        if failing is not None and failing[0] == result.detail:
+            book.failing = (result.detail, failing[1] + 1)
+            text = f"restart failed again, as before ({failing[1] + 1} in a row): {result.detail}"
+            self._log(logging.WARNING, book.name, "restart_failed_again", text)
+            return
+        book.failing = (result.detail, 1)
         text = f"restart failed: {result.detail}; the rules will decide again after the cooldown"
         self._log(logging.ERROR, book.name, "restart_failed", text)
-        verdict, book.verdict = book.verdict, None
         body = text if verdict is None else f"{_restart_words(verdict.decision)}\n{text}"
         self._notify(
             f"restart_failed:{book.name}",
@@ -461,7 +655,7 @@ class Supervisor:
     def _evaluate(self, book: Book, now: float) -> bool:
         """Decide for *book*; return whether the decision was reported."""
         book.dirty = False
-        decision = decide(book.state, now, book.config)
+        decision = self._crash_loop_hold(book, decide(book.state, now, book.config), now)
         book.decision, book.decided_at = decision, now
         self._log_transitions(book, now)
         if isinstance(decision, Restart):
@@ -539,7 +733,9 @@ class Supervisor:
         verdict = book.verdict
         if verdict is not None and now >= verdict.due and not book.state.restart_in_flight:
             helped = restart_helped(verdict.decision, book.state, now, book.config)
-            if not helped.startswith("unknown") or now >= verdict.patience:
+            # "yes" is final at once; "no", "not yet" and "unknown" may still turn into a
+            # "yes" while the node catches up (or a head from before the restart ages out).
+            if helped.startswith("yes") or now >= verdict.patience:
                 book.verdict = None
                 self._judge(book, verdict, helped)
         if book.state.unhelped_restarts == 0:
@@ -621,6 +817,8 @@ class Supervisor:
                 f"container is {state.status}; left alone until it runs again",
                 "warning",
             )
+        if state.running:
+            self._say_channel(book, now)
         if not state.running or not state.run.log_live:
             return  # the tail is history: _on_caught_up summarises it once
         major = state.run.major_sync
@@ -635,6 +833,32 @@ class Supervisor:
                 text = "producing blocks" if producing else "no longer producing blocks"
                 self._log(logging.INFO, book.name, "producing", text, producing=producing)
             book.shown_producing = producing
+
+    def _say_channel(self, book: Book, now: float) -> None:
+        """Say once when decisions go on from the node channel alone (log-less), and back."""
+        run = book.state.run
+        if run.node_seen_at is None:
+            return  # no node channel: the log's holds say everything
+        signals = signals_of(run, now, book.config)
+        if signals.best is None:
+            return  # blind: the hold says why
+        channel = "node" if signals.log_less else "log"
+        if channel == book.shown_channel:
+            return
+        if channel == "node":
+            why = run.log_unreadable or (
+                "its tail is still being read" if not run.log_live else "it is silent"
+            )
+            text = (
+                f"log-less mode: the log gives nothing fresh ({why}); deciding from the node "
+                "channel (best, finalized, peers, major sync). Block production and session "
+                "only the log tells: moderate lag holds while they are unknown"
+            )
+            self._log(logging.WARNING, book.name, "channel_node", text, channel=channel)
+        elif book.shown_channel is not None:
+            text = "the log brings fresh lines again; deciding from the log and the node channel"
+            self._log(logging.INFO, book.name, "channel_log", text, channel=channel)
+        book.shown_channel = channel
 
     # --- the maintenance pause and the status page's history -----------------------------
 
@@ -741,10 +965,13 @@ class Supervisor:
             book.chart = Chart(self.config.rpc_poll_interval)
         state, run = book.state, book.state.run
         sampled = isinstance(event, HeadSample)
-        # The tail read on attaching is history: its best is not the present one.
-        best = run.best if run.log_live else None
-        lag = state.lag if sampled and run.log_live else None
-        book.chart.add(ChartPoint(now, best, state.head if sampled else None, lag))
+        # The tail read on attaching is history: its best is not the present one; a fresh
+        # node channel's is (log-less mode).
+        fresh = signals_of(run, now, book.config).best
+        best = fresh.value if fresh is not None else run.best if run.log_live else None
+        head = state.head if sampled else None
+        lag = None if head is None or best is None else head - best
+        book.chart.add(ChartPoint(now, best, head, lag))
 
     # --- output -------------------------------------------------------------------------
 
@@ -765,18 +992,35 @@ def restart_helped(decision: Restart, state: NodeState, now: float, config: Conf
 
     A stall helped once the best advances past where it stood; a lag restart once the lag is
     at or below the rule's threshold (``BLOCK_LAG_100`` for severe lag, ``BLOCK_LAG_20`` for
-    moderate lag and falling behind). Starts with ``yes``, ``not yet``, ``no`` or
-    ``unknown``.
+    moderate lag and falling behind); a finality lag once the finalized block advances past
+    where it stood. Starts with ``yes``, ``not yet``, ``no`` or ``unknown``.
     """
     before = decision.facts
     run = state.run
+    signals = signals_of(run, now, config)
+    # The log's best once its tail is read (fresh or not, as before the node channel), or
+    # else the node channel's fresh one.
+    best = run.best if run.log_live and run.best is not None else None
+    if best is None and signals.best is not None:
+        best = signals.best.value
     if decision.rule is Rule.STALL:
-        if run.best is None or not run.log_live:
+        if best is None:
             return "unknown (no local best seen since the restart)"
-        if before.best is not None and run.best > before.best:
-            return f"yes: best {format_block(run.best)}, past {format_block(before.best)}"
-        return f"no: best still {format_block(run.best)}"
-    lag = state.lag if head_is_fresh(state, now, config) and run.log_live else None
+        if before.best is not None and best > before.best:
+            return f"yes: best {format_block(best)}, past {format_block(before.best)}"
+        return f"no: best still {format_block(best)}"
+    if decision.rule is Rule.FINALITY_LAG:
+        finalized = signals.finalized
+        if finalized is None:
+            return "unknown (no fresh finalized block since the restart)"
+        if before.finalized is not None and finalized.value > before.finalized:
+            return (
+                f"yes: finalized {format_block(finalized.value)}, "
+                f"past {format_block(before.finalized)}"
+            )
+        return f"no: finalized still {format_block(finalized.value)}"
+    fresh = head_is_fresh(state, now, config)
+    lag = None if not fresh or best is None or state.head is None else state.head - best
     if lag is None:
         return "unknown (no fresh lag)"
     if decision.rule is Rule.SEVERE_LAG:
@@ -813,6 +1057,11 @@ def _numbers(facts: Facts) -> dict[str, Any]:
         "catch_up_rate": facts.catch_up_rate,
         "cooldown": facts.cooldown,
     }
+
+
+def _run_key(run: Run) -> str:
+    """Names a run: its id, or its start when Docker has not named it."""
+    return run.run_id if run.run_id is not None else f"@{run.started_at}"
 
 
 def _yes(flag: bool) -> str:

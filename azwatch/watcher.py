@@ -24,6 +24,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
+from typing import Any, TypeVar
 
 import aiodocker
 import aiohttp
@@ -43,20 +44,25 @@ from azwatch.containers import (
 from azwatch.control import ControlAccess
 from azwatch.dockerevents import ContainerEvent, EventStream
 from azwatch.effects import Effect, LogRecord, Reported, RestartContainer, SendNotice
-from azwatch.events import ContainerStatus, Event
+from azwatch.events import ContainerExited, ContainerStatus, Event, NodeSample
 from azwatch.follower import FollowStatus, LogFollower, loop_time
 from azwatch.head import HeadPoller, PollResult
 from azwatch.http import Control, serve
 from azwatch.inbox import Inbox
+from azwatch.nodepoll import NodePoller
 from azwatch.notify import Notifier
+from azwatch.policy import FINALITY_POLL_EVERY
+from azwatch.progress import format_duration
 from azwatch.redaction import redact_url
-from azwatch.restarter import DockerRestarter, DryRunRestarter, Restarter
+from azwatch.restarter import DockerRestarter, DryRunRestarter, Restarter, longest_restart
 from azwatch.snapshot import EndpointProblem, HeadView, LogView, Snapshot, age, take
 from azwatch.supervisor import (
     ContainerEvents,
+    FinalityPolled,
     HeadPolled,
     LabelsSeen,
     Message,
+    NodePolled,
     Pause,
     RestartDone,
     Resume,
@@ -68,6 +74,8 @@ logger = logging.getLogger("azwatch.watcher")
 #: Messages waiting for the decision task before the sources block.
 QUEUE_SIZE = 256
 
+_Message = TypeVar("_Message")
+
 
 @dataclass(frozen=True, slots=True)
 class _Forget:
@@ -77,7 +85,7 @@ class _Forget:
 
 
 @dataclass(frozen=True, slots=True)
-class _Control:
+class ControlRequest:
     """The operator's *message* from the HTTP control endpoint; *applied* is set once the
     decision task has handed it to the supervisor."""
 
@@ -85,8 +93,14 @@ class _Control:
     applied: anyio.Event
 
 
+#: Label mode: seconds between lists of the labelled containers (events add them at once).
+DISCOVER_INTERVAL = 60.0
+
 #: Seconds the control endpoint waits for the decision task to apply a message.
 CONTROL_DEADLINE = 5.0
+#: How long after a ``kill`` event (``docker stop``, ``docker restart``, azwatch's restart) a
+#: ``die`` is the end that was asked for, not an exit by itself.
+ASKED_STOP_WINDOW = 900.0
 
 
 class Watcher:
@@ -115,47 +129,65 @@ class Watcher:
         self.http_address: tuple[str, int] | None = None
         self._restarter = restarter
         self._scopes: dict[str, anyio.CancelScope] = {}
+        #: When each container was last sent a signal through Docker (its ``kill`` event).
+        self._killed_at: dict[str, float] = {}
         #: The id of each watched container as last inspected (for the events' filter).
         self._ids: dict[str, str] = {}
         self._last_poll: PollResult | None = None
+        #: Label mode: why the latest list of labelled containers failed (``/healthz``).
+        self.discover_problem: str | None = None
         self._docker: aiodocker.Docker | None = None
+        self._session: aiohttp.ClientSession | None = None
+        #: Each container's node-channel poller, while it has one (for the snapshot).
+        self.node_pollers: dict[str, NodePoller] = {}
+        self._node_urls: dict[str, tuple[str, str]] = {}
         self._group: anyio.abc.TaskGroup | None = None
-        self._inbox: Inbox[Message | _Forget | _Control] | None = None
+        self._inbox: Inbox[Message | _Forget | ControlRequest] | None = None
 
     def snapshot(self) -> Snapshot:
         """What the watcher sees now, as frozen values (``/status``, ``/metrics``)."""
         now = self.clock()
-        poll = self._last_poll
-        failures = () if poll is None else poll.failures
-        errors = {} if self.poller is None else self.poller.errors
-        head = HeadView(
-            last_poll_age=age(now, self.supervisor.reference.last_poll_at),
-            last_ok_age=age(now, self.supervisor.reference.last_ok_at),
-            failures=tuple(EndpointProblem(f.endpoint, str(f.kind), f.detail) for f in failures),
-            errors=tuple(
-                (endpoint, str(kind), count) for (endpoint, kind), count in sorted(errors.items())
-            ),
-        )
+        head = head_view(self.supervisor, self._last_poll, self.poller, now)
         logs = {name: _log_view(follower.status, now) for name, follower in self.followers.items()}
         events = None if self.events is None else self.events.problem
+        node_errors = {
+            name: tuple(
+                (interface, kind, count)
+                for (interface, kind), count in sorted(poller.errors.items())
+            )
+            for name, poller in self.node_pollers.items()
+        }
         return take(
-            self.supervisor, now=now, wall=time.time(), logs=logs, head=head, events_problem=events
+            self.supervisor,
+            now=now,
+            wall=time.time(),
+            logs=logs,
+            head=head,
+            events_problem=events,
+            node_errors=node_errors,
+            discover_problem=self.discover_problem,
         )
 
     async def run(self) -> None:
         """Watch until cancelled."""
         config = self.config
-        inbox = Inbox[Message | _Forget | _Control](QUEUE_SIZE)
+        inbox = Inbox[Message | _Forget | ControlRequest](QUEUE_SIZE)
         async with contextlib.AsyncExitStack() as stack:
             docker = open_docker(config)
             stack.push_async_callback(_close_docker, docker)
             session = await stack.enter_async_context(aiohttp.ClientSession())
-            self._docker, self._inbox = docker, inbox
-            restarter = self._restarter or DockerRestarter(docker)
-            self.poller = HeadPoller(session, config.rpc_urls, timeout=config.rpc_timeout)
+            self._docker, self._inbox, self._session = docker, inbox, session
+            restarter = self._restarter or DockerRestarter(docker, config.docker_timeout)
+            self.poller = HeadPoller(
+                session,
+                config.rpc_urls,
+                timeout=config.rpc_timeout,
+                finality_every=FINALITY_POLL_EVERY,
+            )
             self.events = EventStream(
                 docker,
                 self._on_docker_event,
+                open_within=config.docker_timeout,
                 on_reconnect=self._wake_all,
                 narrowing=self._narrowing,
             )
@@ -214,18 +246,24 @@ class Watcher:
         self._group.start_soon(self._follow, name, follower, scope, name=f"azwatch.follow.{name}")
 
     async def _follow(self, name: str, follower: LogFollower, scope: anyio.CancelScope) -> None:
-        """Run one follower; a bug in it never stops the other containers."""
+        """Follow one container's log and poll its node channel, until it is forgotten."""
         with scope:
-            while True:
-                try:
-                    await follower.run()
-                except Exception:
-                    logger.exception(
-                        "%s: log follower crashed; restarting it",
-                        name,
-                        extra={"container": name, "event": "follower_crash"},
-                    )
-                    await anyio.sleep(5)
+            async with anyio.create_task_group() as group:
+                group.start_soon(self._poll_node_forever, name, name=f"azwatch.node.{name}")
+                await self._run_follower(name, follower)
+
+    async def _run_follower(self, name: str, follower: LogFollower) -> None:
+        """Run one follower; a bug in it never stops the other containers."""
+        while True:
+            try:
+                await follower.run()
+            except Exception:
+                logger.exception(
+                    "%s: log follower crashed; restarting it",
+                    name,
+                    extra={"container": name, "event": "follower_crash"},
+                )
+                await anyio.sleep(5)
 
     async def _emit(self, name: str, events: Sequence[Event]) -> None:
         assert self._inbox is not None
@@ -245,20 +283,63 @@ class Watcher:
         await self._inbox.send(LabelsSeen(name, tuple(sorted(info.labels.items()))))
 
     async def _poll_forever(self, poller: HeadPoller) -> None:
-        async def polled(result: PollResult) -> None:
-            assert self._inbox is not None
-            self._last_poll = result
-            await self._inbox.send(HeadPolled(result.event()))
+        assert self._inbox is not None
+        await poll_reference(poller, self._inbox, self._seen, self.config.rpc_poll_interval)
 
-        await poller.run(polled, interval=self.config.rpc_poll_interval)
+    def _seen(self, result: PollResult) -> None:
+        self._last_poll = result
+
+    async def _poll_node_forever(self, name: str) -> None:
+        """Poll container *name*'s node channel every ``RPC_POLL_INTERVAL``, while one is set.
+
+        The URLs are the container's settings (a label may set them), read each round, so a
+        label seen later starts the channel and a changed one moves it.
+        """
+        assert self._session is not None
+        assert self._inbox is not None
+        poller: NodePoller | None = None
+        interval = self.config.rpc_poll_interval
+        next_round = anyio.current_time()
+        while True:
+            book = self.supervisor.books.get(name)
+            config = self.config if book is None else book.config
+            urls = (config.node_rpc_url, config.node_metrics_url)
+            if not any(urls):
+                poller = None
+                self.node_pollers.pop(name, None)
+            else:
+                if poller is None or self._node_urls.get(name) != urls:
+                    poller = NodePoller(
+                        self._session,
+                        rpc_url=urls[0],
+                        metrics_url=urls[1],
+                        timeout=config.rpc_timeout,
+                    )
+                    self._node_urls[name] = urls
+                    self.node_pollers[name] = poller
+                    logger.info(
+                        "%s: node channel %s",
+                        name,
+                        ", ".join(redact_url(url) for url in urls if url),
+                        extra={"container": name, "event": "node_channel"},
+                    )
+                try:
+                    outcome = await poller.poll()
+                except Exception:  # a bug in the channel never stops the watcher
+                    logger.exception(
+                        "%s: node channel poll crashed",
+                        name,
+                        extra={"container": name, "event": "node_channel_crash"},
+                    )
+                else:
+                    event = outcome if isinstance(outcome, NodeSample) else outcome.event()
+                    await self._inbox.send(NodePolled(name, event))
+            next_round = max(next_round + interval, anyio.current_time())
+            await anyio.sleep_until(next_round)
 
     async def _submit(self, message: Pause | Resume) -> None:
-        """Hand the operator's *message* to the decision task; return once it is applied."""
         assert self._inbox is not None
-        applied = anyio.Event()
-        with anyio.fail_after(CONTROL_DEADLINE):
-            await self._inbox.send(_Control(message, applied))
-            await applied.wait()
+        await submit_control(self._inbox, message)
 
     def _narrowing(self) -> dict[str, list[str]]:
         """The daemon-side filter for the watched containers' events: others cost nothing."""
@@ -279,27 +360,34 @@ class Watcher:
         label = self.config.container_label
         assert label is not None
         assert self._docker is not None
-        failing = False
+        seconds = self.config.docker_timeout
         while True:
             try:
-                for name in await list_labelled(self._docker, label):
+                for name in await list_labelled(self._docker, label, seconds=seconds):
                     self._add(name)
-                failing = False
+                self.discover_problem = None
             except DOCKER_TRANSIENT as error:
-                if not failing:
+                if self.discover_problem is None:
                     logger.warning(
                         "cannot list containers labelled %s: %s",
                         label,
                         describe_error(error),
                         extra={"event": "discover_failed"},
                     )
-                failing = True
-            # Docker events add new containers at once; this catches what events missed.
-            await anyio.sleep(60)
+                self.discover_problem = (
+                    f"cannot list containers labelled {label}: {describe_error(error)}"
+                )
+            # Docker events add new containers at once; this catches what events missed,
+            # and a failed list is asked again soon: until it answers, azwatch is blind to
+            # new containers.
+            await anyio.sleep(DISCOVER_INTERVAL if self.discover_problem is None else seconds)
 
     async def _on_docker_event(self, event: ContainerEvent) -> None:
         if self._matches_label(event) and event.action in ("start", "create", "rename"):
             self._add(event.name)
+        if event.action == "kill":
+            self._killed_at[event.name] = self.clock()
+        by_itself = event.action == "die" and self._exited_by_itself(event.name)
         names = {event.name}
         old_name = event.attributes.get("oldName", "").lstrip("/")
         if event.action == "rename" and old_name:
@@ -312,7 +400,11 @@ class Watcher:
             if status is not None:
                 # Docker reports events with a delay; place this one on our clock.
                 seen_at = on_loop_clock(event.time_ns, self.clock())
-                await self._emit(name, [replace(status, seen_at=seen_at)])
+                events: list[Event] = [replace(status, seen_at=seen_at)]
+                if by_itself and name == event.name:
+                    code = exit_code(event.attributes.get("exitCode"))
+                    events.append(ContainerExited(code, seen_at=seen_at))
+                await self._emit(name, events)
             if (
                 event.action == "destroy"
                 and self.config.container_label
@@ -322,6 +414,11 @@ class Watcher:
                 await self._inbox.send(_Forget(name))
                 continue
             follower.wake()
+
+    def _exited_by_itself(self, name: str) -> bool:
+        """A ``die`` no ``kill`` asked for shortly before: the run ended by itself."""
+        killed_at = self._killed_at.pop(name, None)
+        return killed_at is None or self.clock() - killed_at > ASKED_STOP_WINDOW
 
     def _matches_label(self, event: ContainerEvent) -> bool:
         watched = self.config.watches_label
@@ -333,28 +430,21 @@ class Watcher:
     # --- the decision task ----------------------------------------------------------------
 
     async def _decide_forever(
-        self, inbox: Inbox[Message | _Forget | _Control], restarter: Restarter
+        self,
+        inbox: Inbox[Message | _Forget | ControlRequest],
+        restarter: Restarter,
     ) -> None:
-        supervisor = self.supervisor
-        while True:
-            now = self.clock()
-            wake = min(supervisor.next_wake(), now + self.config.check_interval)
-            if wake > now:
-                # Waits whenever the inbox is empty, which lets the sources run.
-                message = await inbox.receive(wake - now)
-                if message is not None:
-                    self._take(message, restarter)
-            else:
-                await anyio.lowlevel.checkpoint()  # due now: let the sources run first
-            # Whatever else arrived meanwhile is taken in now, without waiting again.
-            for _ in range(QUEUE_SIZE):
-                if (message := inbox.take()) is None:
-                    break
-                self._take(message, restarter)
-            self._carry_out(supervisor.tick(self.clock()), restarter)
+        await decide_forever(
+            self.supervisor,
+            inbox,
+            lambda message: self._take(message, restarter),
+            lambda effects: self._carry_out(effects, restarter),
+            clock=self.clock,
+            check_interval=self.config.check_interval,
+        )
 
-    def _take(self, message: Message | _Forget | _Control, restarter: Restarter) -> None:
-        if isinstance(message, _Control):
+    def _take(self, message: Message | _Forget | ControlRequest, restarter: Restarter) -> None:
+        if isinstance(message, ControlRequest):
             self._carry_out(self.supervisor.handle(message.message, self.clock()), restarter)
             message.applied.set()
             return
@@ -364,6 +454,8 @@ class Watcher:
                 scope.cancel()
             self.followers.pop(message.name, None)
             self._ids.pop(message.name, None)
+            self.node_pollers.pop(message.name, None)
+            self._node_urls.pop(message.name, None)
             self._carry_out(self.supervisor.forget(message.name), restarter)
             return
         self._carry_out(self.supervisor.handle(message, self.clock()), restarter)
@@ -371,9 +463,8 @@ class Watcher:
     def _carry_out(self, effects: Iterable[Effect], restarter: Restarter) -> None:
         for effect in effects:
             match effect:
-                case LogRecord(level, container, event, message, fields):
-                    extra = {"container": container, "event": event, "fields": dict(fields)}
-                    logger.log(level, "%s", message, extra=extra)
+                case LogRecord():
+                    write_log(logger, effect)
                 case SendNotice(notice):
                     self.notifier.post(notice)
                 case RestartContainer(name, _decision, stop_timeout, dry_run):
@@ -389,9 +480,122 @@ class Watcher:
                     pass  # the log records above already tell the operator
 
     async def _run_restart(self, name: str, restarter: Restarter, stop_timeout: float) -> None:
-        result = await restarter.restart(name, stop_timeout=stop_timeout)
+        finished = stopping = False
+        began = self.clock()
+
+        async def say_if_stopped() -> None:
+            # The restart itself is shielded: a watcher told to stop waits for it.
+            try:
+                await anyio.sleep_forever()
+            finally:
+                if not finished:
+                    nonlocal stopping
+                    stopping = True
+                    longest = longest_restart(stop_timeout, self.config.docker_timeout)
+                    left = longest - (self.clock() - began)
+                    logger.warning(
+                        "%s: stopping while its restart is in flight: waiting up to %s for "
+                        "Docker to finish it (Docker completes a restart even when azwatch is "
+                        "killed meanwhile, so the node is not left stopped)",
+                        name,
+                        format_duration(max(0.0, left)),
+                        extra={"container": name, "event": "stop_waits_for_restart"},
+                    )
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(say_if_stopped)
+            result = await restarter.restart(name, stop_timeout=stop_timeout)
+            finished = True
+            group.cancel_scope.cancel()
+        if stopping:  # the decision task is gone: say here how it ended
+            logger.warning(
+                "%s: restart %s while azwatch was stopping: %s",
+                name,
+                "done" if result.ok else "failed",
+                result.detail,
+                extra={"container": name, "event": "restart_done_while_stopping"},
+            )
         assert self._inbox is not None
         await self._inbox.send(RestartDone(name, result))
+
+
+async def decide_forever(
+    supervisor: Supervisor,
+    inbox: Inbox[_Message],
+    take: Callable[[_Message], None],
+    carry_out: Callable[[list[Effect]], None],
+    *,
+    clock: Callable[[], float],
+    check_interval: float,
+) -> None:
+    """The decision task: hand each message to *take*, and tick the supervisor when one
+    arrived or a wake-up is due (at least every *check_interval*); its effects go to
+    *carry_out*. Runs until cancelled."""
+    while True:
+        now = clock()
+        wake = min(supervisor.next_wake(), now + check_interval)
+        if wake > now:
+            # Waits whenever the inbox is empty, which lets the sources run.
+            message = await inbox.receive(wake - now)
+            if message is not None:
+                take(message)
+        else:
+            await anyio.lowlevel.checkpoint()  # due now: let the sources run first
+        # Whatever else arrived meanwhile is taken in now, without waiting again.
+        for _ in range(QUEUE_SIZE):
+            if (message := inbox.take()) is None:
+                break
+            take(message)
+        carry_out(supervisor.tick(clock()))
+
+
+async def poll_reference(
+    poller: HeadPoller,
+    send: Inbox[Any],
+    seen: Callable[[PollResult], None],
+    interval: float,
+) -> None:
+    """Poll the reference endpoints every *interval* until cancelled; each round is *seen*,
+    then handed to the decision task with the finalized block it told, if it asked."""
+
+    async def polled(result: PollResult) -> None:
+        seen(result)
+        await send.send(HeadPolled(result.event()))
+        finality = result.finality_event()
+        if finality is not None:
+            await send.send(FinalityPolled(finality))
+
+    await poller.run(polled, interval=interval)
+
+
+async def submit_control(send: Inbox[Any], message: Pause | Resume) -> None:
+    """Hand the operator's *message* to the decision task; return once it is applied."""
+    applied = anyio.Event()
+    with anyio.fail_after(CONTROL_DEADLINE):
+        await send.send(ControlRequest(message, applied))
+        await applied.wait()
+
+
+def write_log(to: logging.Logger, record: LogRecord) -> None:
+    """Write the supervisor's log *record* with its event and numbers (for JSON logs)."""
+    extra = {"container": record.container, "event": record.event, "fields": dict(record.fields)}
+    to.log(record.level, "%s", record.message, extra=extra)
+
+
+def head_view(
+    supervisor: Supervisor, poll: PollResult | None, poller: HeadPoller | None, now: float
+) -> HeadView:
+    """The reference poller as ``/status`` and ``/metrics`` show it."""
+    failures = () if poll is None else poll.failures
+    errors = {} if poller is None else poller.errors
+    return HeadView(
+        last_poll_age=age(now, supervisor.reference.last_poll_at),
+        last_ok_age=age(now, supervisor.reference.last_ok_at),
+        failures=tuple(EndpointProblem(f.endpoint, str(f.kind), f.detail) for f in failures),
+        errors=tuple(
+            (endpoint, str(kind), count) for (endpoint, kind), count in sorted(errors.items())
+        ),
+    )
 
 
 async def watch(config: Config) -> None:
@@ -413,13 +617,20 @@ def _status_after(event: ContainerEvent, *, renamed_away: bool) -> ContainerStat
     if renamed_away:
         return ContainerStatus(False, f"renamed to {event.name}")
     if event.action == "die":
-        code = event.attributes.get("exitCode")
-        return ContainerStatus(False, f"exited (exit code {code})" if code else "exited")
+        code = exit_code(event.attributes.get("exitCode"))
+        return ContainerStatus(False, f"exited (exit code {'unknown' if code is None else code})")
     if event.action == "pause":
         return ContainerStatus(False, "paused")
     if event.action == "destroy":
         return ContainerStatus(False, "removed")
     return None
+
+
+def exit_code(value: str | None) -> int | None:
+    """The ``die`` event's ``exitCode``; ``None`` when Docker gave none that is a number."""
+    if value is None or not value.strip().isdigit():
+        return None
+    return int(value)
 
 
 def _log_view(status: FollowStatus, now: float) -> LogView:
@@ -433,4 +644,5 @@ def _log_view(status: FollowStatus, now: float) -> LogView:
         silences=status.silences,
         last_line_age=age(now, status.last_line_at),
         attached_age=age(now, status.attached_at),
+        missing_age=age(now, status.missing_since),
     )

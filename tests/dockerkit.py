@@ -334,12 +334,14 @@ class FakeNode:
         image: str = FAKE_NODE_IMAGE,
         restart_policy: str | None = None,
         docker_args: Sequence[str] = (),
+        command: Sequence[str] = (),
         **params: ParamValue,
     ) -> Self:
         """``docker run -d --name NAME --network none -v CTL_DIR:/ctl -e K=V ... IMAGE``.
 
         ``restart_policy`` is Docker's ``--restart`` value (``always``, ``on-failure:3``);
-        ``docker_args`` are extra ``docker run`` options; ``params`` are the fake node's
+        ``docker_args`` are extra ``docker run`` options (``--entrypoint``), ``command`` the
+        arguments after the image; ``params`` are the fake node's
         (``STEP=0``, ``TICK=0.2``, ``PRODUCE=True``; None means not given).
         """
         ctl = Path(ctl_dir).resolve()
@@ -352,7 +354,7 @@ class FakeNode:
         for key, value in params.items():
             if value is not None:
                 args += ["--env", f"{_param_name(key)}={_param_value(value)}"]
-        args += [*docker_args, image]
+        args += [*docker_args, image, *command]
         container_id = docker(*args).stdout.strip()
         return cls(name, ctl, image, container_id)
 
@@ -529,6 +531,7 @@ class FakeNodeFactory:
         restart_policy: str | None = None,
         image: str | None = None,
         docker_args: Sequence[str] = (),
+        command: Sequence[str] = (),
         **params: ParamValue,
     ) -> FakeNode:
         """Run a fake node named ``azwatch-test-<name or test name>-<random>``.
@@ -545,6 +548,7 @@ class FakeNodeFactory:
             image=image or self.image,
             restart_policy=restart_policy,
             docker_args=docker_args,
+            command=command,
             **params,
         )
         self.nodes.append(node)

@@ -18,12 +18,10 @@ import hashlib
 import json
 import socket
 import time
-from types import TracebackType
-from typing import Any, Final, Literal, Self, get_args
+from typing import Any, Final, Literal, get_args
 
-import anyio
 from aiohttp import web
-from loopback import start_on_loopback, stop
+from loopback import LoopbackServer
 
 Mode = Literal[
     "ok",
@@ -93,10 +91,11 @@ MAINNET_GENESIS = "0x70255b4d28de0fc4e1a193d7e175ad1ccef431598211c55538f1018651a
 TESTNET_GENESIS = "0x05d5279c52c484cc80396535a316add7d47b1c5b9e0398dd1f584149341460c5"
 
 
-class FakeRpc:
+class FakeRpc(LoopbackServer):
     """One fake endpoint; ``async with FakeRpc() as server`` starts and stops it."""
 
     def __init__(self, head: int = 105_499_803, *, retry_after: str | None = "1") -> None:
+        super().__init__()
         self.head = head
         self.mode: Mode = "ok"
         #: ``Retry-After`` header sent with ``rate_limit_http`` (``None``: no header).
@@ -111,49 +110,18 @@ class FakeRpc:
         self.answered: list[tuple[float, int]] = []
         #: What ``chain_getBlockHash(0)`` answers: the chain's genesis hash (mainnet's).
         self.genesis: object = MAINNET_GENESIS
+        #: The finalized block ``chain_getFinalizedHead`` names (``None``: "method not found").
+        self.finalized: int | None = None
         #: JSON-RPC methods asked, in order.
         self.methods: list[str] = []
-        self._runner: web.AppRunner | None = None
-        self._stopping: anyio.Event | None = None
-        self._url = ""
 
     @property
     def head_requests(self) -> int:
         """Requests other than the genesis question (``chain_getBlockHash(0)``)."""
         return self.requests - self.methods.count("chain_getBlockHash")
 
-    @property
-    def url(self) -> str:
-        """``http://127.0.0.1:<port>/``."""
-        if not self._url:
-            raise RuntimeError("FakeRpc is not running")
-        return self._url
-
-    @property
-    def port(self) -> int:
-        """The TCP port the server listens on."""
-        return int(self.url.rsplit(":", 1)[1].rstrip("/"))
-
-    async def __aenter__(self) -> Self:
-        self._stopping = anyio.Event()
-        app = web.Application()
+    def routes(self, app: web.Application) -> None:
         app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner, port = await start_on_loopback(app)
-        self._url = f"http://127.0.0.1:{port}/"
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if self._stopping is not None:
-            self._stopping.set()  # release hanging handlers so cleanup does not wait for them
-        runner, self._runner = self._runner, None
-        if runner is not None:
-            await stop(runner)
-        self._url = ""
 
     # --- request handling ---------------------------------------------------------------------
 
@@ -166,65 +134,48 @@ class FakeRpc:
         try:
             body: object = json.loads(raw)
         except ValueError:
-            return _rpc(_error(None, -32700, "Parse error"))
+            return rpc_answer(rpc_error(None, -32700, "Parse error"))
         self.last_request = body
         request_id = body.get("id") if isinstance(body, dict) else None
         mode = self.mode
 
-        if mode == "hang":
-            assert self._stopping is not None
-            with anyio.move_on_after(HANG_SECONDS):
-                await self._stopping.wait()
-            return _rpc(_error(request_id, -32000, "shutting down"))
-        if mode == "close":
-            if request.transport is not None:
-                request.transport.close()
-            # aiohttp drops the response written to a closed transport (a debug log only).
-            return web.Response(status=204)
+        failed = await broken_answer(self, mode, request, request_id)
+        if failed is not None:
+            return failed
         if mode == "rate_limit_http":
             headers = {} if self.retry_after is None else {"Retry-After": self.retry_after}
             return web.json_response(
                 {"message": "API rate limit exceeded"}, status=429, headers=headers
             )
-        if mode == "http_500":
-            return _rpc(_error(request_id, -32603, "Internal error"), status=500)
-        if mode in ("html", "html_502"):
-            # Proxy pages often echo the request line: a URL secret must not leak through it.
-            page = (
-                f"<html><head><title>502 Bad Gateway</title></head><body>"
-                f"<p>upstream failed for {request.path_qs}</p><hr><center>nginx</center>"
-                "</body></html>"
-            )
-            status = 200 if mode == "html" else 502
-            return web.Response(text=page, status=status, content_type="text/html")
-        if mode == "bad_json":
-            return web.Response(
-                text='{"jsonrpc":"2.0","result":{"parentHash":"0x2aab',
-                content_type=_JSON,
-                charset=_CHARSET,
-            )
         if mode == "huge_body":
             filler = "0" * (2 << 20)
-            return _rpc({"jsonrpc": "2.0", "result": {"filler": filler}, "id": request_id})
+            return rpc_answer({"jsonrpc": "2.0", "result": {"filler": filler}, "id": request_id})
         if mode == "not_object":
             return web.Response(text="[1,2]", content_type=_JSON, charset=_CHARSET)
 
         if not isinstance(body, dict) or not isinstance(body.get("method"), str):
-            return _rpc(_error(request_id, -32600, "Invalid request"))
+            return rpc_answer(rpc_error(request_id, -32600, "Invalid request"))
         self.methods.append(body["method"])
         if body["method"] == "chain_getBlockHash" and body.get("params") == [0]:
             if self.genesis is None:
-                return _rpc(_error(request_id, -32601, "Method not found"))
-            return _rpc({"jsonrpc": "2.0", "result": self.genesis, "id": request_id})
+                return rpc_answer(rpc_error(request_id, -32601, "Method not found"))
+            return rpc_answer({"jsonrpc": "2.0", "result": self.genesis, "id": request_id})
+        finalized = self.finalized
+        if body["method"] == "chain_getFinalizedHead" and finalized is not None:
+            return rpc_answer({"jsonrpc": "2.0", "result": _hash(finalized), "id": request_id})
+        asks_finalized = finalized is not None and body.get("params") == [_hash(finalized)]
+        if body["method"] == "chain_getHeader" and asks_finalized:
+            header = header_json(finalized)
+            return rpc_answer({"jsonrpc": "2.0", "result": header, "id": request_id})
         if body["method"] != "chain_getHeader":
-            return _rpc(_error(request_id, -32601, "Method not found"))
+            return rpc_answer(rpc_error(request_id, -32601, "Method not found"))
         if mode == "rpc_error":
-            return _rpc(_error(request_id, -32000, "oneshot canceled"))
+            return rpc_answer(rpc_error(request_id, -32000, "oneshot canceled"))
         if mode == "rate_limit_rpc":
-            return _rpc(_error(request_id, -32029, "Too many requests"))
+            return rpc_answer(rpc_error(request_id, -32029, "Too many requests"))
 
         if mode == "null_result":
-            return _rpc({"jsonrpc": "2.0", "result": None, "id": request_id})
+            return rpc_answer({"jsonrpc": "2.0", "result": None, "id": request_id})
         header = header_json(self.head)
         if mode == "no_number":
             del header["number"]
@@ -240,14 +191,52 @@ class FakeRpc:
             request_id = request_id + 1 if isinstance(request_id, int) else "wrong"
         if mode == "ok":
             self.answered.append((time.time(), self.head))
-        return _rpc({"jsonrpc": "2.0", "result": header, "id": request_id})
+        return rpc_answer({"jsonrpc": "2.0", "result": header, "id": request_id})
 
 
-def _error(request_id: object, code: int, message: str) -> dict[str, Any]:
+def _hash(number: int) -> str:
+    """The fake chain's hash of block *number*, as ``chain_getFinalizedHead`` names it."""
+    return "0x" + hashlib.sha256(f"finalized:{number}".encode()).hexdigest()
+
+
+async def broken_answer(
+    server: LoopbackServer, mode: str, request: web.Request, request_id: object
+) -> web.StreamResponse | None:
+    """The answer of a server broken in one of the ways that are not JSON-RPC's (a hang, a
+    dropped connection, an HTTP 500, a proxy's HTML page, truncated JSON), or ``None``."""
+    if mode == "hang":
+        await server.hang(HANG_SECONDS)
+        return rpc_answer(rpc_error(request_id, -32000, "shutting down"))
+    if mode == "close":
+        if request.transport is not None:
+            request.transport.close()
+        # aiohttp drops the response written to a closed transport (a debug log only).
+        return web.Response(status=204)
+    if mode == "http_500":
+        return rpc_answer(rpc_error(request_id, -32603, "Internal error"), status=500)
+    if mode in ("html", "html_502"):
+        # Proxy pages often echo the request line: a URL secret must not leak through it.
+        page = (
+            f"<html><head><title>502 Bad Gateway</title></head><body>"
+            f"<p>upstream failed for {request.path_qs}</p><hr><center>nginx</center>"
+            "</body></html>"
+        )
+        status = 200 if mode == "html" else 502
+        return web.Response(text=page, status=status, content_type="text/html")
+    if mode == "bad_json":
+        return web.Response(
+            text='{"jsonrpc":"2.0","result":{"parentHash":"0x2aab',
+            content_type=_JSON,
+            charset=_CHARSET,
+        )
+    return None
+
+
+def rpc_error(request_id: object, code: int, message: str) -> dict[str, Any]:
     return {"jsonrpc": "2.0", "error": {"code": code, "message": message}, "id": request_id}
 
 
-def _rpc(payload: dict[str, Any], *, status: int = 200) -> web.Response:
+def rpc_answer(payload: dict[str, Any], *, status: int = 200) -> web.Response:
     """A JSON-RPC answer as jsonrpsee sends it: compact JSON, ``application/json; utf-8``."""
     return web.Response(
         text=json.dumps(payload, separators=(",", ":")),

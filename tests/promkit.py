@@ -25,8 +25,8 @@ RULE_TESTS = PROMETHEUS_DIR / "azwatch-rules.test.yml"
 SCRAPE_CONFIG = PROMETHEUS_DIR / "prometheus.yml"
 DASHBOARD = ROOT / "examples" / "grafana" / "azwatch-dashboard.json"
 
-#: Metrics the rules or the dashboard use that azwatch does not export yet (being added).
-PENDING_METRICS = frozenset({"azwatch_crash_loop"})
+#: Metrics the rules or the dashboard use that azwatch does not export yet (none now).
+PENDING_METRICS: frozenset[str] = frozenset()
 
 #: Metric names in a PromQL expression: azwatch's own, and Prometheus' `up`.
 _METRIC_NAME = re.compile(r"\b(azwatch_[a-z_]+|up)\b")

@@ -77,7 +77,12 @@ def test_every_variable_is_read() -> None:
         "RECOVERY_PERIOD": "30",
         "RPC_POLL_INTERVAL": "2",
         "RPC_TIMEOUT": "1",
+        "DOCKER_TIMEOUT": "2.5",
         "STOP_TIMEOUT": "15",
+        "NODE_RPC_URL": "http://127.0.0.1:9944",
+        "NODE_METRICS_URL": "http://127.0.0.1:9615/metrics",
+        "FINALITY_TIMEOUT": "600",
+        "FINALITY_MIN_RISE": "30",
         "LOG_TAIL": "0",
         "LOG_SILENCE_TIMEOUT": "45",
         "DRY_RUN": "yes",
@@ -90,6 +95,8 @@ def test_every_variable_is_read() -> None:
         "LOG_LEVEL": "warn",
         "DOCKER_HOST": "tcp://socket-proxy:2375",
         "CONTROL_TOKEN": "c0ntrol-t0ken-0123456789",
+        "RESTART_VIA": "Docker",
+        "PROBE_PERIOD": "15",
     }
     config = Config.from_env(env)
     assert config.container_names == ("a", "b", "c")
@@ -115,10 +122,11 @@ def test_every_variable_is_read() -> None:
         config.recovery_period,
         config.rpc_poll_interval,
         config.rpc_timeout,
+        config.docker_timeout,
         config.stop_timeout,
         config.log_tail,
         config.log_silence_timeout,
-    ) == (1, 100, 30, 2, 1, 15, 0, 45)
+    ) == (1, 100, 30, 2, 1, 2.5, 15, 0, 45)
     assert config.dry_run is True
     assert config.check_chain is False
     assert (config.http_port, config.http_host) == (9615, "0.0.0.0")
@@ -127,6 +135,12 @@ def test_every_variable_is_read() -> None:
     assert (config.log_format, config.log_level) == ("json", "WARNING")
     assert config.docker_host == "tcp://socket-proxy:2375"
     assert config.control_token == "c0ntrol-t0ken-0123456789"
+    assert (config.restart_via, config.probe_period) == ("docker", 15)
+    assert (config.node_rpc_url, config.node_metrics_url) == (
+        "http://127.0.0.1:9944",
+        "http://127.0.0.1:9615/metrics",
+    )
+    assert (config.finality_timeout, config.finality_min_rise) == (600, 30)
     assert {setting.variable for setting in SETTINGS} - {"RPC_URL", "CONTAINER_NAME"} <= set(env)
 
 

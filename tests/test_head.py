@@ -13,9 +13,10 @@ from collections.abc import AsyncIterator
 import aiohttp
 import anyio
 import pytest
+from fakenoderpc import FakeNodeRpc
 from fakerpc import TESTNET_GENESIS, FakeRpc, Mode, closed_port_url
 
-from azwatch.events import HeadSample, HeadUnavailable
+from azwatch.events import HeadSample, HeadUnavailable, ReferenceFinalized
 from azwatch.head import (
     MAX_RETRY_AFTER,
     EndpointFailure,
@@ -30,12 +31,6 @@ from azwatch.redaction import endpoint_label
 
 HEAD = 0x649CC9B  # 105499803, the block in the reference transcript
 TIMEOUT = 1.0
-
-
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as client:
-        yield client
 
 
 @pytest.fixture
@@ -559,3 +554,55 @@ async def test_a_genesis_in_an_unexpected_form_is_said_once_and_never_a_chain(
         if "which chain" in r.getMessage() or "unexpected form" in r.getMessage()
     ]
     assert len(said) == 1
+
+
+# --- the reference's finalized block (the finality rule) ---------------------------------------
+
+
+async def test_the_finalized_block_is_asked_every_few_rounds(
+    session: aiohttp.ClientSession,
+) -> None:
+    """chain_getFinalizedHead then chain_getHeader([hash]), on the first round of every three."""
+    async with FakeNodeRpc(best=HEAD, finalized=HEAD - 3) as reference:
+        poller = HeadPoller(session, [reference.url], timeout=TIMEOUT, finality_every=3)
+        told = []
+        for _ in range(4):
+            result = await poller.poll()
+            told.append(result.finality_event())
+            assert result.heads == (HEAD,)
+        assert told == [ReferenceFinalized(HEAD - 3), None, None, ReferenceFinalized(HEAD - 3)]
+        assert reference.methods.count("chain_getFinalizedHead") == 2
+
+
+async def test_a_reference_that_cannot_tell_its_finalized_block_still_gives_the_head(
+    session: aiohttp.ClientSession, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with FakeNodeRpc(best=HEAD) as reference:
+        reference.fail_method = "chain_getFinalizedHead"
+        poller = HeadPoller(session, [reference.url], timeout=TIMEOUT, finality_every=1)
+        with caplog.at_level(logging.INFO, logger="azwatch.head"):
+            for _ in range(3):
+                result = await poller.poll()
+                assert result.heads == (HEAD,)
+                assert result.finality_event() is None
+            reference.fail_method = None
+            assert (await poller.poll()).finality_event() == ReferenceFinalized(HEAD - 2)
+    messages = [r.getMessage() for r in head_records(caplog)]
+    assert sum("cannot tell its finalized block: rpc_error" in m for m in messages) == 1
+    assert sum("tells its finalized block again" in m for m in messages) == 1
+
+
+async def test_a_known_chain_is_forgotten_when_the_endpoint_comes_back_unable_to_tell_it(
+    session: aiohttp.ClientSession,
+) -> None:
+    """Redeployed, it answers heads but its genesis in an unexpected form: it is no longer
+    taken for the chain it served before."""
+    async with FakeRpc(1000) as rpc:
+        poller = HeadPoller(session, [rpc.url], timeout=TIMEOUT)
+        first = await poller.poll()
+        rpc.mode = "http_500"
+        await poller.poll()
+        rpc.mode, rpc.genesis = "ok", "0x1234"
+        again = await poller.poll()
+    assert [s.genesis for s in first.sources] == ["0x7025…344e"]
+    assert [(s.head, s.genesis) for s in again.sources] == [(1000, None)]

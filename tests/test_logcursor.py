@@ -7,10 +7,10 @@ exactly once however often its log is re-opened, however many lines share a time
 
 from __future__ import annotations
 
-import time
 from itertools import pairwise
 
 import pytest
+from fakeengine import rfc3339_nano as stamp  # Docker's form: nanoseconds, zeros trimmed
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -20,14 +20,6 @@ from azwatch.logcursor import EVERY_LINE, LogCursor, resume, split_stamp
 T = 1_795_885_200_000_000_000
 
 Line = tuple[int, str] | str  # (nanoseconds after T, text), or a line without a timestamp
-
-
-def stamp(ns: int) -> str:
-    """Docker's RFC 3339 timestamp for *ns*: nanoseconds, trailing zeros trimmed."""
-    seconds, fraction = divmod(ns, 1_000_000_000)
-    whole = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
-    digits = f"{fraction:09d}".rstrip("0")
-    return f"{whole}.{digits}Z" if digits else f"{whole}Z"
 
 
 def raw(line: Line) -> str:

@@ -273,6 +273,7 @@ def test_a_docker_logs_capture_is_accepted(
         ('{"at": 0, "head": -1}\n', 'line 1: "head" must be a block number'),
         ('{"at": 0, "log": 7}\n', 'line 1: "log" must be a string'),
         ('{"at": 0, "start": 1}\n', 'line 1: "start" must be true'),
+        ('{"at": 0, "exit": "123"}\n', 'line 1: "exit" must be an exit code'),
         ('{"at": 0, "head_error": null}\n', 'line 1: "head_error" must be a string'),
         ('{"at": 0, "haed": 5}\n', "line 1: unknown key(s) 'haed'"),
         ("just some text\n", "line 1: neither a JSON scenario line nor a timestamped log line"),
@@ -302,3 +303,30 @@ def test_replay_options_are_validated(capsys: pytest.CaptureFixture[str]) -> Non
         main(["replay", "--block-lag-20", "x", str(SCENARIOS / "healthy.jsonl")], environ={}) == 2
     )
     assert "BLOCK_LAG_20='x'" in capsys.readouterr().err
+
+
+def test_a_crash_loop_in_a_scenario_is_held_not_restarted(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Three exits within 10 minutes, then a run lagging 500: held as a crash loop until that
+    run has lasted a cooldown, then restarted (the rules decide again)."""
+    lines = [{"at": 0, "start": True}]
+    for at in (10, 20, 30):
+        lines += [{"at": at, "exit": 123}, {"at": at + 1, "start": True}]
+    for at in range(40, 120, 5):
+        lines += [
+            {"at": at, "log": f"2025-01-01 00:00:00 ✨ Imported #{1000 + at}"},
+            {"at": at, "head": 1500 + at},
+        ]
+    scenario = tmp_path / "crash.jsonl"
+    scenario.write_text("\n".join(json.dumps(line) for line in lines) + "\n", encoding="utf-8")
+    assert main(["replay", "--all", "--cooldown", "60", str(scenario)], environ={}) == 0
+    decisions = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert "crash_loop" in reasons(decisions)
+    ((at, rule),) = restarts(decisions)
+    assert rule == "severe_lag"
+    assert isinstance(at, float)
+    assert at >= 31 + 60  # a full cooldown of the run after the last exit
+    held = [d["at"] for d in decisions if d.get("reason") == "crash_loop"]
+    assert held
+    assert max(held) < at  # type: ignore[operator]

@@ -141,6 +141,22 @@ def test_health_problems_name_what_does_not_work() -> None:
     assert health_problems(CONFIG, (broken,), HEAD, last_evaluation_age=1.0) == [
         "node: cannot reach the Docker Engine"
     ]
+    # Between attaches (the stream ended, the next inspect has not answered yet), a log that
+    # brought nothing for longer than LOG_SILENCE_TIMEOUT is as blind as an attached one.
+    between = replace(VIEW, log=LogView(detail="following", last_line_age=120.0))
+    assert health_problems(CONFIG, (between,), HEAD, last_evaluation_age=1.0) == [
+        "node: no log line for 2m00s from a running container"
+    ]
+    fresh = replace(VIEW, log=LogView(detail="following", last_line_age=0.5))
+    assert health_problems(CONFIG, (fresh,), HEAD, last_evaluation_age=1.0) == []
+    # A log that fell silent stays the reason while the follower re-attaches.
+    silent = replace(
+        VIEW,
+        log=LogView(attached=True, waiting="silent", detail="no log line for 60s; re-attaching"),
+    )
+    assert health_problems(CONFIG, (silent,), HEAD, last_evaluation_age=1.0) == [
+        "node: no log line for 60s; re-attaching"
+    ]
     old = HeadView(last_poll_age=60.0, last_ok_age=60.0)
     assert health_problems(CONFIG, (), old, last_evaluation_age=None) == [
         "the decision task has not evaluated recently",

@@ -164,6 +164,9 @@ def test_a_stall_restart_helped_when_the_best_advances(
     drive.done(decided_at + 1)
     drive.events(decided_at + 2, RunStarted("run-2", decided_at + 1.5), LogCaughtUp(), *after)
     drive.tick(decided_at + 200)  # past the check after which the verdict is due
+    if helped != "yes":  # a no waits VERDICT_PATIENCE_CHECKS checks for a yes
+        assert drive.logs("restart_verdict") == []
+        drive.tick(decided_at + 400)
     (verdict,) = drive.logs("restart_verdict")
     assert verdict.startswith(f"node: restart helped: {helped}"), verdict
     assert any(title.startswith("azwatch: restarted node (stall)") for title in drive.notices())
@@ -183,8 +186,26 @@ def test_a_severe_lag_restart_helped_when_the_lag_is_back_under_its_threshold(
     drive.events(12, RunStarted("run-2", 11.5), LogCaughtUp(), BlockImported(2000))
     drive.head(119, 2000 + lag_after)
     drive.tick(120)  # the first check (every 60 s from 0) after restart + CHECK_INTERVAL
+    if helped != "yes":  # anything but a yes waits VERDICT_PATIENCE_CHECKS for a yes
+        assert drive.logs("restart_verdict") == []
+        drive.head(399, 2000 + lag_after)
+        drive.tick(400)
     (verdict,) = drive.logs("restart_verdict")
     assert verdict.startswith(f"node: restart helped: {helped}"), verdict
+
+
+def test_a_lag_restart_judged_no_at_first_turns_yes_once_the_node_catches_up() -> None:
+    drive = Drive(replace(CONFIG, catch_up_rate=0.0))
+    restart_now(drive, 10, lag=500)
+    drive.done(11)
+    drive.events(12, RunStarted("run-2", 11.5), LogCaughtUp(), BlockImported(2000))
+    drive.head(119, 2500)  # still 500 behind at the first check
+    drive.tick(120)
+    drive.events(170, BlockImported(2490))
+    drive.head(179, 2500)
+    drive.tick(180)
+    (verdict,) = drive.logs("restart_verdict")
+    assert verdict.startswith("node: restart helped: yes: lag 10"), verdict
 
 
 def test_a_verdict_without_a_fresh_head_is_unknown() -> None:

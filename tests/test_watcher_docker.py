@@ -415,6 +415,9 @@ async def test_check_exit_codes(fake_node: FakeNodeFactory) -> None:
         assert await anyio.to_thread.run_sync(commands.check, missing) == 3
         rpc.mode = "html"
         assert await anyio.to_thread.run_sync(commands.check, healthy) == 3
+        # No reference reachable is "cannot observe" even while the cooldown holds.
+        cooling = scaled((node.name,), rpc.url, cooldown=3600.0, max_cooldown=3600.0)
+        assert await anyio.to_thread.run_sync(commands.check, cooling) == 3
         group.cancel_scope.cancel()
 
 
