@@ -5,13 +5,19 @@ aiodocker's auto-spawned task, whose failure breaks ``Docker.close()``). When th
 or fails it is re-opened with back-off, and every follower is woken to re-inspect its
 container, since events may have been missed meanwhile.
 
-The daemon's ``container`` filter matches name *prefixes*, so names are compared exactly here.
+The stream asks the daemon only for the events of the watched containers (the *narrowing*
+filters, e.g. their names and ids, or the label), so other containers on a busy daemon cost
+nothing; the daemon's ``container`` filter matches name *prefixes*, so names are still
+compared exactly by the handler. When the narrowing changes (a new container took a watched
+name), :meth:`EventStream.refilter` reopens the stream ``since`` the moment the previous one
+closed, so the events in between are delivered all the same.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,6 +46,9 @@ BACKOFF_FIRST = 0.5
 BACKOFF_CAP = 30.0
 #: How often, while a connection opens, to look whether its response has arrived.
 OPEN_POLL = 0.05
+#: Seconds before a refilter's close that the reopened stream replays: events already sent
+#: but not yet read when the old stream closed come again (handling one twice is harmless).
+REPLAY_MARGIN = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +82,8 @@ class ContainerEvent:
 
 
 Handler = Callable[[ContainerEvent], Awaitable[None]]
+#: Filters added to the stream's own, each key's values ORed (Docker's ``filters`` query).
+Narrowing = Callable[[], Mapping[str, Sequence[str]]]
 
 
 class EventStream:
@@ -81,6 +92,8 @@ class EventStream:
     *on_reconnect* runs before every reconnection, so the caller can reconcile its containers
     with whatever happened while the stream was down. A connection whose response has not
     begun within *open_within* seconds is given up (the daemon took it and hangs).
+    *narrowing* gives the filters that limit the stream to the watched containers, read at
+    each connection.
     """
 
     def __init__(
@@ -90,14 +103,27 @@ class EventStream:
         *,
         open_within: float,
         on_reconnect: Callable[[], None] = lambda: None,
+        narrowing: Narrowing = dict,
     ) -> None:
         self.docker = docker
         self.handler = handler
         self.on_reconnect = on_reconnect
         self.open_within = open_within
+        self.narrowing = narrowing
         self.received = 0
         #: Why the stream is down, from its latest failure until it opens again (``/healthz``).
         self.problem: str | None = None
+        #: The filters of the latest connection (once it opened: see :attr:`connected`).
+        self.filters: dict[str, list[str]] = {}
+        self._connection: anyio.CancelScope | None = None
+        self._refilter = False
+        self._refiltered_at = 0.0
+
+    def refilter(self) -> None:
+        """The narrowing changed: reopen the stream with it, missing no event."""
+        self._refilter, self._refiltered_at = True, time.time()
+        if self._connection is not None:
+            self._connection.cancel()
 
     @property
     def connected(self) -> bool:
@@ -108,8 +134,14 @@ class EventStream:
         """Follow events until cancelled."""
         failures = 0
         failing: str | None = None
+        since: float | None = None
         while True:
-            error = await self._stream_once()
+            error = await self._stream_once(since)
+            since = None
+            if self._refilter and error is None:
+                # Closed on purpose: open again at once, replaying from where this one ended.
+                self._refilter, since = False, self._refiltered_at - REPLAY_MARGIN
+                continue
             failures = failures + 1 if error is not None else 0
             detail = describe_error(error) if error is not None else "event stream ended"
             if error is not None:
@@ -122,16 +154,26 @@ class EventStream:
             await anyio.sleep(min(BACKOFF_CAP, BACKOFF_FIRST * 2.0 ** min(failures, 16)))
             self.on_reconnect()
 
-    async def _stream_once(self) -> BaseException | None:
-        """One connection: deliver events until it ends; return its error, if any."""
-        filters = {"type": ["container"], "event": list(ACTIONS)}
+    async def _stream_once(self, since: float | None) -> BaseException | None:
+        """One connection (replaying from *since*, a Unix time, if given): deliver events
+        until it ends; return its error, if any."""
+        self._refilter = False
+        filters = {
+            **{key: list(values) for key, values in self.narrowing().items()},
+            "type": ["container"],
+            "event": list(ACTIONS),
+        }
+        self.filters = filters
+        params: dict[str, Any] = {"filters": filters}
+        if since is not None:
+            params["since"] = f"{since:.9f}"
         failure: BaseException | None = None
         subscriber = self.docker.events.subscribe(create_task=False)  # type: ignore[no-untyped-call]
 
         async def pump() -> None:
             nonlocal failure
             try:
-                await self.docker.events.run(filters=filters)
+                await self.docker.events.run(**params)
             except DOCKER_TRANSIENT as error:
                 failure = error
 
@@ -149,6 +191,7 @@ class EventStream:
             group.cancel_scope.cancel()
 
         async with anyio.create_task_group() as group:
+            self._connection = group.cancel_scope
             group.start_soon(pump)
             group.start_soon(opened)
             # run() publishes None to subscribers when the stream ends, however it ends.
@@ -158,4 +201,5 @@ class EventStream:
                     self.received += 1
                     await self.handler(event)
             group.cancel_scope.cancel()
+        self._connection = None
         return failure

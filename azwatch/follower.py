@@ -56,6 +56,9 @@ from azwatch.logparse import LineAssembler, parse_block, parse_lines
 
 logger = logging.getLogger("azwatch.follower")
 
+#: Hands a container's events on. The cursor has moved past their lines already, so an
+#: emit that has to wait shields its wait: a hand-over is never cut short. (Not shielding
+#: every call saves a cancel scope per batch; the usual emit does not wait at all.)
 Emit = Callable[[str, Sequence[Event]], Awaitable[None]]
 
 #: Longest wait before looking at a container again when no Docker event wakes the follower.
@@ -306,7 +309,7 @@ class LogFollower:
             params["since"] = docker_since(cursor.since_ns)
         # One assembler per stream, so a partial stdout line never swallows stderr lines.
         assemblers = {kind: LineAssembler(timestamped=True) for kind in (0, 1, 2)}
-        got_lines = False
+        lines_before = self.status.lines
         # aiodocker's own follow never releases its response when the reader stops early
         # (silence, shutdown), which leaks the connection until garbage collection. Reading
         # the frames here lets us close the response ourselves, whatever ends the stream.
@@ -326,36 +329,44 @@ class LogFollower:
             frames = FrameReader(response, tty=info.tty)
             timeout = self.config.log_silence_timeout
             try:
-                # One scope for the whole stream, its deadline moved on by every batch.
-                with anyio.CancelScope(deadline=loop_time() + timeout) as silence:
-                    while (pieces := await frames.next()) is not None:
-                        blocks = [
-                            block
-                            for kind, text in pieces
-                            for block in assemblers[kind].feed_blocks(text)
-                        ]
-                        self.status.lines_cut = sum(a.lines_cut for a in assemblers.values())
-                        if blocks:
-                            fresh, cursor = cursor.fresh_block("\n".join(blocks))
-                            self._cursor = cursor
-                            if fresh is not None:
-                                got_lines = True
-                                if self._problem is not None:
-                                    self._lines_again()
-                                self.status.lines += fresh.count("\n") + 1
-                                self.status.last_line_at = self.clock()
-                                events = parse_block(fresh)
-                                if events:
-                                    # Never cut a hand-over short: its lines are applied.
-                                    with anyio.CancelScope(shield=True):
-                                        await self.emit(self.name, events)
-                        silence.deadline = loop_time() + timeout
+                # One scope for the whole stream; the watchdog cancels it after a silence.
+                with (
+                    anyio.CancelScope() as silence,
+                    SilenceWatchdog(silence, timeout) as watchdog,
+                ):
+                    await self._apply_frames(frames, assemblers, cursor, watchdog)
             finally:
                 response.close()
         if silence.cancelled_caught:
             self.status.silences += 1
             self._note("silent", f"no log line for {timeout:g}s; re-attaching")
-        return got_lines, not silence.cancelled_caught
+        return self.status.lines > lines_before, not silence.cancelled_caught
+
+    async def _apply_frames(
+        self,
+        frames: FrameReader,
+        assemblers: dict[int, LineAssembler],
+        cursor: LogCursor,
+        watchdog: SilenceWatchdog,
+    ) -> None:
+        """Apply the new lines of *frames* until the stream ends, noting each batch."""
+        while (pieces := await frames.next()) is not None:
+            blocks = [
+                block for kind, text in pieces for block in assemblers[kind].feed_blocks(text)
+            ]
+            self.status.lines_cut = sum(a.lines_cut for a in assemblers.values())
+            if blocks:
+                fresh, cursor = cursor.fresh_block("\n".join(blocks))
+                self._cursor = cursor
+                if fresh is not None:
+                    if self._problem is not None:
+                        self._lines_again()
+                    self.status.lines += fresh.count("\n") + 1
+                    self.status.last_line_at = self.clock()
+                    events = parse_block(fresh)
+                    if events:
+                        await self.emit(self.name, events)
+            watchdog.reset()
 
     def _opened(self) -> None:
         """A log response began: attached. A daemon that failed or a log that fell silent
@@ -376,6 +387,44 @@ class LogFollower:
             extra={"container": self.name, "event": "follow_attached"},
         )
         self._problem = None
+
+
+class SilenceWatchdog:
+    """Cancels *scope* once :meth:`reset` has not been called for *timeout* seconds.
+
+    A stream's silence deadline moves with every batch of lines. Moving a cancel scope's
+    deadline cancels and re-creates its timer each time; here a batch only stores the time,
+    and one timer, which fires about once per *timeout*, looks at it (as the scope's own
+    deadline timer would, it cancels the scope from the event loop).
+    """
+
+    def __init__(self, scope: anyio.CancelScope, timeout: float) -> None:
+        self._scope = scope
+        self._timeout = timeout
+        self._loop = asyncio.get_running_loop()
+        self._last = self._loop.time()
+        self._timer: asyncio.TimerHandle | None = None
+
+    def __enter__(self) -> SilenceWatchdog:
+        self._timer = self._loop.call_at(self._last + self._timeout, self._check)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def reset(self) -> None:
+        """Something arrived now: the silence starts again."""
+        self._last = self._loop.time()
+
+    def _check(self) -> None:
+        due = self._last + self._timeout
+        if self._loop.time() >= due:
+            self._timer = None
+            self._scope.cancel()
+        else:
+            self._timer = self._loop.call_at(due, self._check)
 
 
 def _backoff(failures: int) -> float:

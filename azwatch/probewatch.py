@@ -30,7 +30,6 @@ from typing import Any
 
 import aiohttp
 import anyio
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from azwatch.config import Config
 from azwatch.control import ControlAccess, is_loopback
@@ -39,6 +38,7 @@ from azwatch.events import LogUnreadable, NodeSample, RestartFinished, RunStarte
 from azwatch.follower import loop_time
 from azwatch.head import HeadPoller, PollResult
 from azwatch.http import LIVEZ_PATH, Control, serve
+from azwatch.inbox import Inbox
 from azwatch.nodepoll import NodeFailure, NodePoller
 from azwatch.notify import Notifier
 from azwatch.policy import FINALITY_POLL_EVERY
@@ -104,7 +104,7 @@ class ProbeWatcher:
         #: (host, port) of the HTTP endpoint once it listens.
         self.http_address: tuple[str, int] | None = None
         self._last_poll: PollResult | None = None
-        self._send: MemoryObjectSendStream[Message | _NodePolled | ControlRequest] | None = None
+        self._inbox: Inbox[Message | _NodePolled | ControlRequest] | None = None
         self.node_poller: NodePoller | None = None
         self._unheeded_said = False
 
@@ -130,14 +130,10 @@ class ProbeWatcher:
     async def run(self) -> None:
         """Decide and serve until cancelled."""
         config = self.config
-        send, receive = anyio.create_memory_object_stream[Message | _NodePolled | ControlRequest](
-            max_buffer_size=QUEUE_SIZE
-        )
+        inbox = Inbox[Message | _NodePolled | ControlRequest](QUEUE_SIZE)
         async with contextlib.AsyncExitStack() as stack:
-            await stack.enter_async_context(send)
-            await stack.enter_async_context(receive)
             session = await stack.enter_async_context(aiohttp.ClientSession())
-            self._send = send
+            self._inbox = inbox
             self.poller = HeadPoller(
                 session,
                 config.rpc_urls,
@@ -176,7 +172,7 @@ class ProbeWatcher:
                     extra={"event": "livez_unreachable"},
                 )
             async with anyio.create_task_group() as group:
-                group.start_soon(self._decide_forever, receive, name="azwatch.decide")
+                group.start_soon(self._decide_forever, inbox, name="azwatch.decide")
                 group.start_soon(self._poll_head, self.poller, name="azwatch.head")
                 group.start_soon(self._poll_node, node, name="azwatch.node")
                 if self.notifier.enabled:
@@ -197,24 +193,22 @@ class ProbeWatcher:
     # --- sources --------------------------------------------------------------------------
 
     async def _poll_head(self, poller: HeadPoller) -> None:
-        assert self._send is not None
-        await poll_reference(poller, self._send, self._seen, self.config.rpc_poll_interval)
+        assert self._inbox is not None
+        await poll_reference(poller, self._inbox, self._seen, self.config.rpc_poll_interval)
 
     def _seen(self, result: PollResult) -> None:
         self._last_poll = result
 
     async def _poll_node(self, poller: NodePoller) -> None:
         async def polled(outcome: NodeSample | NodeFailure) -> None:
-            assert self._send is not None
-            await self._send.send(_NodePolled(outcome))
+            assert self._inbox is not None
+            await self._inbox.send(_NodePolled(outcome))
 
         await poller.run(polled, interval=self.config.rpc_poll_interval)
 
     # --- the decision task ----------------------------------------------------------------
 
-    async def _decide_forever(
-        self, receive: MemoryObjectReceiveStream[Message | _NodePolled | ControlRequest]
-    ) -> None:
+    async def _decide_forever(self, inbox: Inbox[Message | _NodePolled | ControlRequest]) -> None:
         def ticked(effects: list[Effect]) -> None:
             now = self.clock()
             self._carry_out(effects, now)
@@ -222,7 +216,7 @@ class ProbeWatcher:
 
         await decide_forever(
             self.supervisor,
-            receive,
+            inbox,
             self._take,
             ticked,
             clock=self.clock,
@@ -230,8 +224,8 @@ class ProbeWatcher:
         )
 
     async def _submit(self, message: Pause | Resume) -> None:
-        assert self._send is not None
-        await submit_control(self._send, message)
+        assert self._inbox is not None
+        await submit_control(self._inbox, message)
 
     def _take(self, message: Message | _NodePolled | ControlRequest) -> None:
         now = self.clock()

@@ -12,9 +12,9 @@ every task:
   effects it returns (log records, notices, restarts);
 * a task per restart in flight, so a slow restart never blocks the other containers.
 
-The sources talk to the decision task through one bounded memory object stream, which gives
-back-pressure instead of unbounded queues. ``watch()`` installs no signal handler, configures
-no logging and leaves nothing behind when cancelled.
+The sources talk to the decision task through one bounded :class:`~azwatch.inbox.Inbox`,
+which gives back-pressure instead of unbounded queues. ``watch()`` installs no signal
+handler, configures no logging and leaves nothing behind when cancelled.
 """
 
 from __future__ import annotations
@@ -31,7 +31,6 @@ import aiohttp
 import anyio
 import anyio.abc
 import anyio.lowlevel
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from azwatch.config import Config
 from azwatch.containers import (
@@ -49,6 +48,7 @@ from azwatch.events import ContainerExited, ContainerStatus, Event, NodeSample
 from azwatch.follower import FollowStatus, LogFollower, loop_time
 from azwatch.head import HeadPoller, PollResult
 from azwatch.http import Control, serve
+from azwatch.inbox import Inbox
 from azwatch.nodepoll import NodePoller
 from azwatch.notify import Notifier
 from azwatch.policy import FINALITY_POLL_EVERY
@@ -131,6 +131,8 @@ class Watcher:
         self._scopes: dict[str, anyio.CancelScope] = {}
         #: When each container was last sent a signal through Docker (its ``kill`` event).
         self._killed_at: dict[str, float] = {}
+        #: The id of each watched container as last inspected (for the events' filter).
+        self._ids: dict[str, str] = {}
         self._last_poll: PollResult | None = None
         #: Label mode: why the latest list of labelled containers failed (``/healthz``).
         self.discover_problem: str | None = None
@@ -140,7 +142,7 @@ class Watcher:
         self.node_pollers: dict[str, NodePoller] = {}
         self._node_urls: dict[str, tuple[str, str]] = {}
         self._group: anyio.abc.TaskGroup | None = None
-        self._send: MemoryObjectSendStream[Message | _Forget | ControlRequest] | None = None
+        self._inbox: Inbox[Message | _Forget | ControlRequest] | None = None
 
     def snapshot(self) -> Snapshot:
         """What the watcher sees now, as frozen values (``/status``, ``/metrics``)."""
@@ -169,16 +171,12 @@ class Watcher:
     async def run(self) -> None:
         """Watch until cancelled."""
         config = self.config
-        send, receive = anyio.create_memory_object_stream[Message | _Forget | ControlRequest](
-            max_buffer_size=QUEUE_SIZE
-        )
+        inbox = Inbox[Message | _Forget | ControlRequest](QUEUE_SIZE)
         async with contextlib.AsyncExitStack() as stack:
-            await stack.enter_async_context(send)
-            await stack.enter_async_context(receive)
             docker = open_docker(config)
             stack.push_async_callback(_close_docker, docker)
             session = await stack.enter_async_context(aiohttp.ClientSession())
-            self._docker, self._send, self._session = docker, send, session
+            self._docker, self._inbox, self._session = docker, inbox, session
             restarter = self._restarter or DockerRestarter(docker, config.docker_timeout)
             self.poller = HeadPoller(
                 session,
@@ -191,6 +189,7 @@ class Watcher:
                 self._on_docker_event,
                 open_within=config.docker_timeout,
                 on_reconnect=self._wake_all,
+                narrowing=self._narrowing,
             )
             logger.info(
                 "azwatch watching %s; reference %s; %s",
@@ -202,7 +201,7 @@ class Watcher:
             )
             async with anyio.create_task_group() as group:
                 self._group = group
-                group.start_soon(self._decide_forever, receive, restarter, name="azwatch.decide")
+                group.start_soon(self._decide_forever, inbox, restarter, name="azwatch.decide")
                 group.start_soon(self.events.run, name="azwatch.events")
                 group.start_soon(self._poll_forever, self.poller, name="azwatch.head")
                 for name in config.container_names:
@@ -267,21 +266,25 @@ class Watcher:
                 await anyio.sleep(5)
 
     async def _emit(self, name: str, events: Sequence[Event]) -> None:
-        assert self._send is not None
+        assert self._inbox is not None
         message = ContainerEvents(name, tuple(events))
-        try:
-            # The usual case costs no checkpoint; a full queue waits (back-pressure).
-            self._send.send_nowait(message)
-        except anyio.WouldBlock:
-            await self._send.send(message)
+        # The usual case costs no checkpoint; a full inbox waits (back-pressure), and that
+        # wait is never cut short: the follower's cursor is past these lines already.
+        if not self._inbox.offer(message):
+            with anyio.CancelScope(shield=True):
+                await self._inbox.send(message)
 
     async def _inspected(self, name: str, info: ContainerInfo) -> None:
-        assert self._send is not None
-        await self._send.send(LabelsSeen(name, tuple(sorted(info.labels.items()))))
+        assert self._inbox is not None
+        if self._ids.get(name) != info.id:
+            self._ids[name] = info.id
+            if self.events is not None and self.config.container_label is None:
+                self.events.refilter()  # the events filter names the ids
+        await self._inbox.send(LabelsSeen(name, tuple(sorted(info.labels.items()))))
 
     async def _poll_forever(self, poller: HeadPoller) -> None:
-        assert self._send is not None
-        await poll_reference(poller, self._send, self._seen, self.config.rpc_poll_interval)
+        assert self._inbox is not None
+        await poll_reference(poller, self._inbox, self._seen, self.config.rpc_poll_interval)
 
     def _seen(self, result: PollResult) -> None:
         self._last_poll = result
@@ -293,7 +296,7 @@ class Watcher:
         label seen later starts the channel and a changed one moves it.
         """
         assert self._session is not None
-        assert self._send is not None
+        assert self._inbox is not None
         poller: NodePoller | None = None
         interval = self.config.rpc_poll_interval
         next_round = anyio.current_time()
@@ -330,13 +333,23 @@ class Watcher:
                     )
                 else:
                     event = outcome if isinstance(outcome, NodeSample) else outcome.event()
-                    await self._send.send(NodePolled(name, event))
+                    await self._inbox.send(NodePolled(name, event))
             next_round = max(next_round + interval, anyio.current_time())
             await anyio.sleep_until(next_round)
 
     async def _submit(self, message: Pause | Resume) -> None:
-        assert self._send is not None
-        await submit_control(self._send, message)
+        assert self._inbox is not None
+        await submit_control(self._inbox, message)
+
+    def _narrowing(self) -> dict[str, list[str]]:
+        """The daemon-side filter for the watched containers' events: others cost nothing."""
+        config = self.config
+        if config.container_label is None:
+            # By name, and by id: a container renamed away keeps its id, not its name.
+            return {"container": [*config.container_names, *self._ids.values()]}
+        if not config.container_names:
+            return {"label": [config.container_label]}  # labels survive a rename
+        return {}  # names and a label: Docker cannot OR two filters, so take every event
 
     def _wake_all(self) -> None:
         for follower in self.followers.values():
@@ -397,8 +410,8 @@ class Watcher:
                 and self.config.container_label
                 and (name not in self.config.container_names)
             ):
-                assert self._send is not None
-                await self._send.send(_Forget(name))
+                assert self._inbox is not None
+                await self._inbox.send(_Forget(name))
                 continue
             follower.wake()
 
@@ -418,12 +431,12 @@ class Watcher:
 
     async def _decide_forever(
         self,
-        receive: MemoryObjectReceiveStream[Message | _Forget | ControlRequest],
+        inbox: Inbox[Message | _Forget | ControlRequest],
         restarter: Restarter,
     ) -> None:
         await decide_forever(
             self.supervisor,
-            receive,
+            inbox,
             lambda message: self._take(message, restarter),
             lambda effects: self._carry_out(effects, restarter),
             clock=self.clock,
@@ -440,6 +453,7 @@ class Watcher:
             if scope is not None:
                 scope.cancel()
             self.followers.pop(message.name, None)
+            self._ids.pop(message.name, None)
             self.node_pollers.pop(message.name, None)
             self._node_urls.pop(message.name, None)
             self._carry_out(self.supervisor.forget(message.name), restarter)
@@ -501,13 +515,13 @@ class Watcher:
                 result.detail,
                 extra={"container": name, "event": "restart_done_while_stopping"},
             )
-        assert self._send is not None
-        await self._send.send(RestartDone(name, result))
+        assert self._inbox is not None
+        await self._inbox.send(RestartDone(name, result))
 
 
 async def decide_forever(
     supervisor: Supervisor,
-    receive: MemoryObjectReceiveStream[_Message],
+    inbox: Inbox[_Message],
     take: Callable[[_Message], None],
     carry_out: Callable[[list[Effect]], None],
     *,
@@ -521,21 +535,23 @@ async def decide_forever(
         now = clock()
         wake = min(supervisor.next_wake(), now + check_interval)
         if wake > now:
-            with anyio.move_on_after(wake - now):
-                take(await receive.receive())
+            # Waits whenever the inbox is empty, which lets the sources run.
+            message = await inbox.receive(wake - now)
+            if message is not None:
+                take(message)
+        else:
+            await anyio.lowlevel.checkpoint()  # due now: let the sources run first
         # Whatever else arrived meanwhile is taken in now, without waiting again.
         for _ in range(QUEUE_SIZE):
-            try:
-                take(receive.receive_nowait())
-            except anyio.WouldBlock:
+            if (message := inbox.take()) is None:
                 break
+            take(message)
         carry_out(supervisor.tick(clock()))
-        await anyio.lowlevel.checkpoint()  # decide, then let the sources run
 
 
 async def poll_reference(
     poller: HeadPoller,
-    send: MemoryObjectSendStream[Any],
+    send: Inbox[Any],
     seen: Callable[[PollResult], None],
     interval: float,
 ) -> None:
@@ -552,7 +568,7 @@ async def poll_reference(
     await poller.run(polled, interval=interval)
 
 
-async def submit_control(send: MemoryObjectSendStream[Any], message: Pause | Resume) -> None:
+async def submit_control(send: Inbox[Any], message: Pause | Resume) -> None:
     """Hand the operator's *message* to the decision task; return once it is applied."""
     applied = anyio.Event()
     with anyio.fail_after(CONTROL_DEADLINE):

@@ -456,12 +456,14 @@ def events_since(name: str, since: float) -> list[dict[str, Any]]:
     return [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
 
 
-def container_events(start: float, end: float) -> int:
+def container_events(start: float, end: float, name: str | None = None) -> int:
     """How many container events of the kinds azwatch subscribes to Docker reported from
-    *start* to *end*, about any container (other users of the daemon make them too)."""
+    *start* to *end*: about any container (other users of the daemon make them too), or
+    with *name* about that one (Docker's filter: names it starts with too)."""
+    only = () if name is None else ("--filter", f"container={name}")
     proc = docker(
         "events", "--filter", "type=container", *(f"--filter=event={action}" for action in ACTIONS),
-        "--since", f"{start:.6f}", "--until", f"{end:.6f}", "--format", "{{.Action}}",
+        *only, "--since", f"{start:.6f}", "--until", f"{end:.6f}", "--format", "{{.Action}}",
     )  # fmt: skip
     return len(proc.stdout.split())
 
@@ -622,7 +624,8 @@ def part_idle(work: Path, seconds: int, warmup: float) -> list[Verdict]:
         written = docker("logs", "--since", f"{start:.6f}", "--until", f"{end:.6f}", node.name)
         kills = [event for event in events_since(node.name, began) if event["Action"] == "kill"]
         logged = logs["azwatch"].read_text().splitlines()
-        foreign = container_events(start, end)
+        on_daemon = container_events(start, end)
+        about_node = container_events(start, end, node.name)
 
     window = end - start
     produced = len((written.stdout + written.stderr).splitlines())
@@ -653,8 +656,9 @@ def part_idle(work: Path, seconds: int, warmup: float) -> list[Verdict]:
     print(f"  azwatch / floor CPU: {ratio:.2f}x")
     print(f"  restarts: {len(kills)} (kill events); azwatch logged {len(logged)} lines")
     print(
-        f"  Docker events azwatch received in the window (any container; the floor subscribes "
-        f"to none): {foreign}"
+        f"  Docker container events in the window: {on_daemon} on the daemon (any container), "
+        f"{about_node} about the node (what azwatch's filtered stream gets; the floor "
+        "subscribes to none)"
     )
     decisions = seen["azwatch"].decisions
     print(

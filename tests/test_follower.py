@@ -27,7 +27,7 @@ from loopback import start_on_loopback, stop
 import azwatch.follower
 from azwatch.config import Config
 from azwatch.events import Event, LogCaughtUp
-from azwatch.follower import FrameReader, LogFollower
+from azwatch.follower import FrameReader, LogFollower, SilenceWatchdog
 from azwatch.logcursor import split_stamp
 from azwatch.logparse import LogEvent
 
@@ -94,6 +94,31 @@ async def test_a_frame_cut_by_the_end_of_the_stream_is_dropped() -> None:
 async def test_tty_streams_are_raw_text() -> None:
     """With a TTY there are no frame headers."""
     assert "".join(t for _, t in await read_all([b"a\r\nb", b"\r\n"], tty=True)) == "a\r\nb\r\n"
+
+
+# --- the silence watchdog --------------------------------------------------------------
+
+
+async def test_silence_cancels_the_scope_one_timeout_after_the_last_reset() -> None:
+    """Resets keep the stream alive; the scope is cancelled a full timeout after the last."""
+    timeout = 0.2
+    with anyio.CancelScope() as scope, SilenceWatchdog(scope, timeout) as watchdog:
+        for _ in range(6):  # 0.3 s of batches, each well inside the timeout
+            await anyio.sleep(0.05)
+            watchdog.reset()
+        last_reset = anyio.current_time()
+        await anyio.sleep(5)
+    assert scope.cancelled_caught
+    assert timeout <= anyio.current_time() - last_reset < timeout + 0.5
+
+
+async def test_silence_watchdog_stops_with_its_block() -> None:
+    """Once its block is left, the watchdog cancels nothing."""
+    with anyio.CancelScope() as scope:
+        with SilenceWatchdog(scope, 0.05):
+            pass
+        await anyio.sleep(0.2)
+    assert not scope.cancel_called
 
 
 # --- following a real container ---------------------------------------------------------

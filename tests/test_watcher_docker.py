@@ -13,13 +13,14 @@ import os
 import signal
 import subprocess
 import sys
+import uuid
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
 import anyio
 import pytest
-from dockerkit import DockerEvents, FakeNode, FakeNodeFactory
+from dockerkit import DockerEvents, FakeNode, FakeNodeFactory, docker
 from fakerpc import FakeRpc
 from watchkit import NODE, HeadMover, eventually, running, scaled
 
@@ -463,3 +464,63 @@ async def test_events_of_a_prefix_named_container_are_not_ours(
                 assert watcher.followers[node.name].status.attached
             finally:
                 await anyio.to_thread.run_sync(twin.remove)
+
+
+async def attached_and_filtered(watcher: Watcher, node: FakeNode) -> None:
+    """Until *node*'s log is followed and the event stream is open with its id in its filter."""
+    events = watcher.events
+    assert events is not None
+    await eventually(
+        lambda: (
+            watcher.followers[node.name].status.attached
+            and node.id in events.filters.get("container", [])
+            and events.connected
+        ),
+        within=5,
+        what="attached, and the event stream filters by the container's id",
+    )
+
+
+async def test_other_containers_events_are_filtered_out_by_the_daemon(
+    fake_node: FakeNodeFactory,
+) -> None:
+    """The event stream asks only for the watched container's events: another container
+    starting and stopping on the same daemon sends azwatch nothing; its own restart does."""
+    node = fake_node(**NODE)
+    async with FakeRpc() as rpc:
+        config = scaled((node.name,), rpc.url)
+        async with running(config, HeadMover(rpc, node)) as watcher:
+            events = watcher.events
+            assert events is not None
+            await attached_and_filtered(watcher, node)
+            before = events.received
+            other = await anyio.to_thread.run_sync(lambda: fake_node(name="other", **NODE))
+            await anyio.to_thread.run_sync(other.stop)
+            await anyio.sleep(1.0)
+            assert events.received == before
+            await anyio.to_thread.run_sync(node.restart)
+            await eventually(
+                lambda: events.received >= before + 2, within=5, what="its own stop and start"
+            )
+
+
+async def test_a_container_renamed_away_is_seen_at_once(fake_node: FakeNodeFactory) -> None:
+    """Renamed to a name unlike its own, the container still sends its rename event (the
+    daemon's filter names its id too), and azwatch says it is gone at once."""
+    node = fake_node(**NODE)
+    new_name = f"azwatch-test-renamed-{uuid.uuid4().hex[:8]}"
+    async with FakeRpc() as rpc:
+        config = scaled((node.name,), rpc.url)
+        async with running(config, HeadMover(rpc, node)) as watcher:
+            tracked = watcher.supervisor.books[node.name]
+            await attached_and_filtered(watcher, node)
+            await anyio.to_thread.run_sync(docker, "rename", node.name, new_name)
+            try:
+                await eventually(
+                    lambda: tracked.state.status == f"renamed to {new_name}",
+                    within=3,
+                    what="the rename seen",
+                )
+                assert not tracked.state.running
+            finally:
+                await anyio.to_thread.run_sync(docker, "rename", new_name, node.name)
