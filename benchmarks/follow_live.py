@@ -146,9 +146,10 @@ class HeadServer:
             return time.time()
 
     @property
-    def requests(self) -> int:
-        """HTTP requests the fake RPC received so far."""
-        return 0 if self._rpc is None else self._rpc.requests
+    def head_polls(self) -> int:
+        """Head questions (``chain_getHeader`` of the latest block) so far: azwatch's
+        finalized-block and genesis questions are not polls of the head."""
+        return 0 if self._rpc is None else self._rpc.head_polls
 
     def _refresh(self) -> None:
         best = self._best()
@@ -614,7 +615,7 @@ def part_idle(work: Path, seconds: int, warmup: float) -> list[Verdict]:
             lines, decision = azwatch_status(port, node.name)
             seen["azwatch"].lines.append(lines)
             seen["azwatch"].decisions.append(decision)
-            seen["reference"].polls.append(rpc.requests)
+            seen["reference"].polls.append(rpc.head_polls)
 
         with log_on_error(logs["azwatch"]), log_on_error(logs["floor"]):
             run = node.started_at()

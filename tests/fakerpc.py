@@ -114,6 +114,8 @@ class FakeRpc(LoopbackServer):
         self.finalized: int | None = None
         #: JSON-RPC methods asked, in order.
         self.methods: list[str] = []
+        #: Head questions (``chain_getHeader`` with no hash) asked.
+        self.head_polls = 0
 
     @property
     def head_requests(self) -> int:
@@ -169,6 +171,7 @@ class FakeRpc(LoopbackServer):
             return rpc_answer({"jsonrpc": "2.0", "result": header, "id": request_id})
         if body["method"] != "chain_getHeader":
             return rpc_answer(rpc_error(request_id, -32601, "Method not found"))
+        self.head_polls += 1
         if mode == "rpc_error":
             return rpc_answer(rpc_error(request_id, -32000, "oneshot canceled"))
         if mode == "rate_limit_rpc":
