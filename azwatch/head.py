@@ -153,6 +153,14 @@ def genesis_short(block_hash: str) -> str:
     return f"{lowered[:6]}…{lowered[-4:]}"
 
 
+def genesis_of(answer: object) -> str | None:
+    """The chain a ``chain_getBlockHash(0)`` *answer* names, in short form; ``None`` when the
+    answer is not a block hash."""
+    if isinstance(answer, str) and _HASH_RE.fullmatch(answer):
+        return genesis_short(answer)
+    return None
+
+
 class HeadError(Exception):
     """An endpoint did not give a usable head: ``kind`` classifies it, ``detail`` explains it.
 
@@ -732,8 +740,8 @@ class HeadPoller:
         except HeadError as exc:
             problem = f"cannot tell which chain it serves: {exc.kind.value}: {exc.detail}"
         else:
-            if isinstance(result, str) and _HASH_RE.fullmatch(result):
-                genesis = genesis_short(result)
+            genesis = genesis_of(result)
+            if genesis is not None:
                 if endpoint.genesis is not None and genesis != endpoint.genesis:
                     self._log.warning(
                         "head endpoint %s now serves another chain: genesis %s, was %s",

@@ -35,7 +35,7 @@ from azwatch.head import (
     FailureKind,
     HeadError,
     fetch_finalized,
-    genesis_short,
+    genesis_of,
     header_number,
     rpc_call,
 )
@@ -370,11 +370,7 @@ class NodePoller:
             )
         except HeadError:
             result = None
-        self._genesis = (
-            genesis_short(result)
-            if isinstance(result, str) and len(result) == 66 and result.startswith("0x")
-            else None
-        )
+        self._genesis = genesis_of(result)
 
     async def _poll_metrics(self, outcomes: dict[str, NodeSample | NodeFailure]) -> None:
         try:
