@@ -299,6 +299,10 @@ class NodePoller:
         #: Failed polls per (interface, failure kind), for a Prometheus counter.
         self.errors: collections.Counter[tuple[str, str]] = collections.Counter()
 
+    def error_counts(self) -> tuple[tuple[str, str, int], ...]:
+        """The failed polls so far as (interface, kind, count), sorted (the snapshot's form)."""
+        return tuple((interface, kind, n) for (interface, kind), n in sorted(self.errors.items()))
+
     @property
     def label(self) -> str:
         """The node's name in logs: its RPC (or metrics) host and port, no secrets."""

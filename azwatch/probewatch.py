@@ -41,7 +41,6 @@ from azwatch.http import LIVEZ_PATH, Control, serve
 from azwatch.inbox import Inbox
 from azwatch.nodepoll import NodeFailure, NodePoller
 from azwatch.notify import Notifier
-from azwatch.policy import FINALITY_POLL_EVERY
 from azwatch.probe import NewRun, RunTracker, Verdict
 from azwatch.progress import format_duration
 from azwatch.redaction import endpoint_label, redact_url
@@ -61,6 +60,7 @@ from azwatch.watcher import (
     decide_forever,
     head_view,
     poll_reference,
+    reference_poller,
     submit_control,
     write_log,
 )
@@ -113,7 +113,7 @@ class ProbeWatcher:
         now = self.clock()
         head = head_view(self.supervisor, self._last_poll, self.poller, now)
         node = self.node_poller
-        errors = () if node is None else tuple((*key, n) for key, n in sorted(node.errors.items()))
+        errors = () if node is None else node.error_counts()
         return take(
             self.supervisor,
             now=now,
@@ -134,12 +134,7 @@ class ProbeWatcher:
         async with contextlib.AsyncExitStack() as stack:
             session = await stack.enter_async_context(aiohttp.ClientSession())
             self._inbox = inbox
-            self.poller = HeadPoller(
-                session,
-                config.rpc_urls,
-                timeout=config.rpc_timeout,
-                finality_every=FINALITY_POLL_EVERY,
-            )
+            self.poller = reference_poller(session, config)
             self.node_poller = node = NodePoller(
                 session,
                 rpc_url=config.node_rpc_url,

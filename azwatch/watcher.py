@@ -150,13 +150,7 @@ class Watcher:
         head = head_view(self.supervisor, self._last_poll, self.poller, now)
         logs = {name: _log_view(follower.status, now) for name, follower in self.followers.items()}
         events = None if self.events is None else self.events.problem
-        node_errors = {
-            name: tuple(
-                (interface, kind, count)
-                for (interface, kind), count in sorted(poller.errors.items())
-            )
-            for name, poller in self.node_pollers.items()
-        }
+        node_errors = {name: poller.error_counts() for name, poller in self.node_pollers.items()}
         return take(
             self.supervisor,
             now=now,
@@ -178,12 +172,7 @@ class Watcher:
             session = await stack.enter_async_context(aiohttp.ClientSession())
             self._docker, self._inbox, self._session = docker, inbox, session
             restarter = self._restarter or DockerRestarter(docker, config.docker_timeout)
-            self.poller = HeadPoller(
-                session,
-                config.rpc_urls,
-                timeout=config.rpc_timeout,
-                finality_every=FINALITY_POLL_EVERY,
-            )
+            self.poller = reference_poller(session, config)
             self.events = EventStream(
                 docker,
                 self._on_docker_event,
@@ -547,6 +536,13 @@ async def decide_forever(
                 break
             take(message)
         carry_out(supervisor.tick(clock()))
+
+
+def reference_poller(session: aiohttp.ClientSession, config: Config) -> HeadPoller:
+    """The reference endpoints' poller, asking their finalized block every few rounds."""
+    return HeadPoller(
+        session, config.rpc_urls, timeout=config.rpc_timeout, finality_every=FINALITY_POLL_EVERY
+    )
 
 
 async def poll_reference(
