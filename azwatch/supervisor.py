@@ -747,10 +747,9 @@ class Supervisor:
         state = book.state
         # The best from the freshest channel: the node channel's in log-less mode.
         best = signals_of(state.run, now, book.config).best
-        fresh = head_is_fresh(state, now, book.config) and best is not None
-        progress = (
-            sync_progress(book.checkpoint, state, now, best.value) if best and fresh else None
-        )
+        progress = None
+        if best is not None and head_is_fresh(state, now, book.config):
+            progress = sync_progress(book.checkpoint, state, now, best.value)
         if progress is None:
             book.checkpoint = None
             text = "lag unknown"
