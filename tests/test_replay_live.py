@@ -53,7 +53,17 @@ async def test_replay_decides_the_restarts_the_live_watcher_decided(
 ) -> None:
     caplog.set_level(logging.INFO, logger="azwatch")
     node = fake_node(**NODE)
-    flags = {"catch_up_rate": 0.0, "block_lag_20": 5, "block_lag_100": 15, "backoff_factor": 1.0}
+    # Falling behind is off: its trend and moderate lag both start to hold at a lag of about
+    # five, and which one a check sees first hangs on where the check lands between two polls,
+    # which a replay cannot reproduce to the millisecond. One rule per threshold keeps the
+    # comparison about decisions, not about phase.
+    flags = {
+        "catch_up_rate": 0.0,
+        "block_lag_20": 5,
+        "block_lag_100": 15,
+        "backoff_factor": 1.0,
+        "falling_behind_min_rise": 1000,
+    }
     async with FakeRpc() as rpc:
         config = scaled((node.name,), rpc.url, **flags)
         mover = HeadMover(rpc, node, monotonic=True)  # the head follows the node: in sync
@@ -96,6 +106,7 @@ async def test_replay_decides_the_restarts_the_live_watcher_decided(
         "--block-lag-20=5",
         "--block-lag-100=15",
         "--backoff-factor=1",
+        "--falling-behind-min-rise=1000",
     ]
     assert main(["replay", str(scenario), *settings], environ={}) == 0
     replayed = [(d["at"], d["rule"]) for d in map(json.loads, capsys.readouterr().out.splitlines())]
