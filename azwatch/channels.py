@@ -43,15 +43,17 @@ class Reading(Generic[_T]):
 def highest(readings: Iterable[Reading[int] | None]) -> Reading[int] | None:
     """The reading with the highest value (the latest among equals), or ``None``."""
     known = [reading for reading in readings if reading is not None]
-    return max(known, key=lambda reading: (reading.value, reading.at), default=None)
+    if len(known) < 2:  # the usual case, one channel: nothing to compare
+        return known[0] if known else None
+    return max(known, key=lambda reading: (reading.value, reading.at))
 
 
 def latest(readings: Iterable[Reading[_T] | None]) -> Reading[_T] | None:
     """The most recent reading (the log's among equally recent ones), or ``None``."""
     known = [reading for reading in readings if reading is not None]
-    return max(
-        known, key=lambda reading: (reading.at, reading.channel is Channel.LOG), default=None
-    )
+    if len(known) < 2:
+        return known[0] if known else None
+    return max(known, key=lambda reading: (reading.at, reading.channel is Channel.LOG))
 
 
 @dataclass(frozen=True, slots=True)

@@ -190,12 +190,15 @@ def bucket_averages(state: NodeState, now: float, config: Config) -> list[float 
     start = now - config.trend_window
     sums = [0.0] * buckets
     counts = [0] * buckets
-    for sample in state.run.lags:
-        if sample.at < start or sample.at > now:
-            continue
-        index = min(int((sample.at - start) / width), buckets - 1)
-        sums[index] += sample.lag
-        counts[index] += 1
+    last = buckets - 1
+    for sample in state.run.lags:  # run for every decision: kept to plain arithmetic
+        at = sample.at
+        if start <= at <= now:
+            index = int((at - start) / width)
+            if index > last:
+                index = last
+            sums[index] += sample.lag
+            counts[index] += 1
     return [total / count if count else None for total, count in zip(sums, counts, strict=True)]
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import statistics
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
+from operator import attrgetter
 from typing import Any, TypeVar
 
 from azwatch.channels import Channel, Reading, Signals, highest, latest
@@ -402,7 +403,24 @@ class _Instant:
         self._clear()
         if all(getattr(run, name) == value for name, value in changes.items()):
             return state  # e.g. a fork block below the best: nothing new
-        return replace(state, run=replace(run, **changes))
+        return _copied(state, {"run": _copied(run, changes)})
+
+
+_Value = TypeVar("_Value", Run, NodeState)
+#: Reads every slot of a run or a state at once, in slot order.
+_SLOT_VALUES = {kind: attrgetter(*kind.__slots__) for kind in (Run, NodeState)}
+
+
+def _copied(value: _Value, changes: dict[str, Any]) -> _Value:
+    """``dataclasses.replace(value, **changes)`` for the run and the state, at about half its
+    cost: their slots are copied as they are instead of passing each field through
+    ``__init__`` again. Every batch of live lines makes both copies."""
+    copy = object.__new__(type(value))
+    for name, field_value in zip(value.__slots__, _SLOT_VALUES[type(value)](value), strict=True):
+        object.__setattr__(copy, name, field_value)
+    for name, field_value in changes.items():
+        object.__setattr__(copy, name, field_value)  # a name that is not a field: AttributeError
+    return copy
 
 
 def _new_run(state: NodeState, run: Run) -> NodeState:

@@ -413,7 +413,13 @@ class Supervisor:
 
     def _keep_run(self, book: Book, run: Run) -> None:
         """Remember *run* (its latest form) among the latest runs."""
-        runs = tuple(r for r in book.runs if _run_key(r) != _run_key(run))
+        runs = book.runs
+        if runs and runs[-1] is run:
+            return  # already the latest: the usual case, a batch of lines of the same run
+        if runs and _run_key(runs[-1]) == _run_key(run):
+            book.runs = (*runs[:-1], run)
+            return
+        runs = tuple(r for r in runs if _run_key(r) != _run_key(run))
         book.runs = (*runs, run)[-RUNS_KEPT:]
 
     def _run_at(self, book: Book, run_id: str | None, at: float | None) -> Run | None:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import calendar
+from collections.abc import Callable
 from dataclasses import replace
+from datetime import datetime
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -28,7 +31,13 @@ from azwatch.events import (
     SessionStarted,
     SyncStatus,
 )
-from azwatch.logparse import LineAssembler, parse_line, parse_lines
+from azwatch.logparse import (
+    LineAssembler,
+    _parsed_ns,
+    docker_timestamp_ns,
+    parse_line,
+    parse_lines,
+)
 from azwatch.policy import Restart, cooldown_anchor, decide, effective_cooldown
 from azwatch.state import NodeState, apply, apply_all, initial_state
 
@@ -206,3 +215,36 @@ def test_a_batch_applies_like_its_events_one_at_a_time(
     for event in batch:
         one_at_a_time = apply(one_at_a_time, event, now, CONFIG)
     assert apply_all(state, batch, now, CONFIG) == one_at_a_time
+
+
+@given(
+    st.datetimes(min_value=datetime(1970, 1, 1), max_value=datetime(2200, 1, 1)),
+    st.integers(0, 999_999_999),
+    st.integers(0, 9),
+)
+def test_docker_timestamps_read_by_slicing_equal_their_calendar_time(
+    when: datetime, nanos: int, digits: int
+) -> None:
+    """The daemon's own form, read on the fast path, is the instant it names."""
+    fraction = f"{nanos:09d}"[:digits].rstrip("0")  # the daemon trims trailing zeros
+    stamp = when.strftime("%Y-%m-%dT%H:%M:%S") + (f".{fraction}" if fraction else "") + "Z"
+    seconds = calendar.timegm(when.timetuple())
+    assert docker_timestamp_ns(stamp) == seconds * 1_000_000_000 + int(fraction.ljust(9, "0"))
+
+
+@given(st.integers(0, 29), st.sampled_from("0123456789.:-TZ+ x²٣"), st.booleans())
+def test_a_damaged_docker_timestamp_reads_as_the_full_pattern_reads_it(
+    position: int, char: str, insert: bool
+) -> None:
+    """One character changed or added: the fast path and the full pattern agree, value or
+    refusal."""
+    good = "2026-12-02T04:05:12.123456789Z"
+    stamp = good[:position] + char + good[position + (0 if insert else 1) :]
+
+    def read(reader: Callable[[str], int]) -> int | str:
+        try:
+            return reader(stamp)
+        except ValueError:
+            return "refused"
+
+    assert read(docker_timestamp_ns) == read(_parsed_ns)
