@@ -26,7 +26,7 @@ from typing import TypeVar
 
 from azwatch.channels import Channel, Reading, Signals
 from azwatch.config import Config
-from azwatch.state import NodeState, log_is_fresh, log_stale_after, signals_of
+from azwatch.state import NodeState, Run, log_is_fresh, log_stale_after, signals_of
 
 _V = TypeVar("_V", int, bool)
 _W = TypeVar("_W")
@@ -202,6 +202,12 @@ def bucket_averages(state: NodeState, now: float, config: Config) -> list[float 
     return [total / count if count else None for total, count in zip(sums, counts, strict=True)]
 
 
+def _lags_span(run: Run) -> int:
+    """Highest minus lowest of the run's lag samples (0 without any)."""
+    lags = [sample.lag for sample in run.lags]
+    return max(lags) - min(lags) if lags else 0
+
+
 def _value(reading: Reading[_V] | None, otherwise: _W) -> _V | _W:
     return otherwise if reading is None else reading.value
 
@@ -351,7 +357,11 @@ def decide(state: NodeState, now: float, config: Config) -> Decision:
         wake_ups.append(run.best_advanced_at + config.stall_timeout)
 
     # Rule 3: falling behind: the average lag rose bucket after bucket.
-    if now - run.started_at >= config.trend_window:
+    if now - run.started_at < config.trend_window:
+        wake_ups.append(run.started_at + config.trend_window)
+    elif _lags_span(run) >= config.falling_behind_min_rise:
+        # (Each bucket's average lies within the samples' span: a narrower span cannot rise
+        # by the minimum, and at idle it never does, so the buckets are not even counted.)
         averages = bucket_averages(state, now, config)
         if all(average is not None for average in averages):
             values = [average for average in averages if average is not None]
@@ -367,8 +377,6 @@ def decide(state: NodeState, now: float, config: Config) -> Decision:
                     blocked.append((HoldReason.PRODUCING, f"{text}, but producing blocks"))
                 else:
                     return Restart(Rule.FALLING_BEHIND, text, facts)
-    else:
-        wake_ups.append(run.started_at + config.trend_window)
 
     # Rule 4: finality lag: the node's finality stopped while the chain's went on.
     finality = _finality(state, signals, now, config)

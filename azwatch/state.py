@@ -553,32 +553,49 @@ def signals_of(run: Run, now: float, config: Config) -> Signals:
     """
     log_at = run.log_seen_at
     log = (
-        log_at is not None
+        _log_signals(run, now, log_at)
+        if log_at is not None
         and run.log_live
         and run.log_unreadable is None
         and log_is_fresh(run, now, config)
+        else _UNKNOWN
     )
     node_at = run.node_seen_at
-    node = run.node if node_at is not None and node_is_fresh(run, now, config) else NodeSample()
-
-    def from_log(value: _V | None, at: float | None = log_at) -> Reading[_V] | None:
-        if not log or value is None or at is None:
-            return None
-        return Reading(value, Channel.LOG, at)
+    if node_at is None or not node_is_fresh(run, now, config):
+        return log  # one channel at most: nothing to combine (no NODE_RPC_URL, the usual case)
+    node, sampled_at = run.node, node_at
 
     def from_node(value: _V | None) -> Reading[_V] | None:
-        if value is None or node_at is None:
-            return None
-        return Reading(value, Channel.NODE, node_at)
+        return None if value is None else Reading(value, Channel.NODE, sampled_at)
 
     return Signals(
-        best=highest((from_log(run.best), from_node(node.best))),
-        finalized=highest((from_log(run.finalized), from_node(node.finalized))),
+        best=highest((log.best, from_node(node.best))),
+        finalized=highest((log.finalized, from_node(node.finalized))),
         # A fresh log restates its peer count every 20 s: as the primary channel, its count
         # stands as of its latest line.
-        peers=latest((from_log(run.peers), from_node(node.peers))),
-        major_sync=latest((from_log(run.major_sync), from_node(node.syncing))),
+        peers=latest((log.peers, from_node(node.peers))),
+        major_sync=latest((log.major_sync, from_node(node.syncing))),
         ready=from_node(node.ready),
-        producing=from_log(run.producing(now)),
-        session=from_log(run.session, run.session_started_at),
+        producing=log.producing,
+        session=log.session,
+    )
+
+
+#: No channel gives anything fresh.
+_UNKNOWN = Signals()
+
+
+def _log_signals(run: Run, now: float, log_at: float) -> Signals:
+    """What a fresh, live log tells, as of its latest line (the session as of its start)."""
+
+    def told(value: _V | None, at: float | None = log_at) -> Reading[_V] | None:
+        return None if value is None or at is None else Reading(value, Channel.LOG, at)
+
+    return Signals(
+        best=told(run.best),
+        finalized=told(run.finalized),
+        peers=told(run.peers),
+        major_sync=told(run.major_sync),
+        producing=told(run.producing(now)),
+        session=told(run.session, run.session_started_at),
     )

@@ -19,8 +19,10 @@ handler, configures no logging and leaves nothing behind when cancelled.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
+import math
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
@@ -519,23 +521,35 @@ async def decide_forever(
 ) -> None:
     """The decision task: hand each message to *take*, and tick the supervisor when one
     arrived or a wake-up is due (at least every *check_interval*); its effects go to
-    *carry_out*. Runs until cancelled."""
-    while True:
-        now = clock()
-        wake = min(supervisor.next_wake(), now + check_interval)
-        if wake > now:
-            # Waits whenever the inbox is empty, which lets the sources run.
-            message = await inbox.receive(wake - now)
-            if message is not None:
+    *carry_out*. Runs until cancelled.
+
+    *clock* runs at the event loop's pace (it is the loop's own by default): a wake-up at
+    *clock* time ``t`` is waited for until loop time ``t`` plus their offset at the start.
+    """
+    offset = asyncio.get_running_loop().time() - clock()
+    try:
+        while True:
+            now = clock()
+            wake = supervisor.next_wake()
+            if wake == math.inf:
+                wake = now + check_interval  # nothing watched yet: look again meanwhile
+            if wake > now:
+                # Waits whenever the inbox is empty, which lets the sources run. With books
+                # the wake-up is at the latest the next summary, a fixed time: the inbox
+                # keeps one timer for it across the messages that arrive meanwhile.
+                message = await inbox.receive_until(wake + offset)
+                if message is not None:
+                    take(message)
+            else:
+                await anyio.lowlevel.checkpoint()  # due now: let the sources run first
+            # Whatever else arrived meanwhile is taken in now, without waiting again.
+            for _ in range(QUEUE_SIZE):
+                if (message := inbox.take()) is None:
+                    break
                 take(message)
-        else:
-            await anyio.lowlevel.checkpoint()  # due now: let the sources run first
-        # Whatever else arrived meanwhile is taken in now, without waiting again.
-        for _ in range(QUEUE_SIZE):
-            if (message := inbox.take()) is None:
-                break
-            take(message)
-        carry_out(supervisor.tick(clock()))
+            carry_out(supervisor.tick(clock()))
+    finally:
+        inbox.close()
 
 
 def reference_poller(session: aiohttp.ClientSession, config: Config) -> HeadPoller:
