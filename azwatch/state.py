@@ -416,10 +416,12 @@ def _copied(value: _Value, changes: dict[str, Any]) -> _Value:
     cost: their slots are copied as they are instead of passing each field through
     ``__init__`` again. Every batch of live lines makes both copies."""
     copy = object.__new__(type(value))
-    for name, field_value in zip(value.__slots__, _SLOT_VALUES[type(value)](value), strict=True):
-        object.__setattr__(copy, name, field_value)
+    put = object.__setattr__  # looked up once: this loop is the copy's whole cost
+    # The slots and their reader come from one tuple (_SLOT_VALUES): same length, same order.
+    for name, field_value in zip(value.__slots__, _SLOT_VALUES[type(value)](value)):  # noqa: B905
+        put(copy, name, field_value)
     for name, field_value in changes.items():
-        object.__setattr__(copy, name, field_value)  # a name that is not a field: AttributeError
+        put(copy, name, field_value)  # a name that is not a field: AttributeError
     return copy
 
 

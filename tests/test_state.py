@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
+
+import pytest
 
 from azwatch.config import Config
 from azwatch.events import (
@@ -26,7 +29,15 @@ from azwatch.events import (
     SessionStarted,
     SyncStatus,
 )
-from azwatch.state import SESSION_GRACE, LagSample, NodeState, apply, initial_state
+from azwatch.state import (
+    SESSION_GRACE,
+    LagSample,
+    NodeState,
+    Run,
+    _copied,
+    apply,
+    initial_state,
+)
 
 CONFIG = Config(container_names=("node",))
 
@@ -265,3 +276,16 @@ def test_a_late_stop_report_about_the_previous_run_is_ignored() -> None:
     assert late.running
     current = fold([(12, ContainerStatus(False, "exited (exit code 0)", seen_at=11.8))], state)
     assert not current.running
+
+
+def test_a_copied_run_and_state_equal_what_replace_makes() -> None:
+    """The hot path's copy is dataclasses.replace, field for field, and as strict."""
+    run = Run("r1", 5.0, best=10, lags=(LagSample(4.0, 2),))
+    changes: dict[str, object] = {"best": 11, "log_seen_at": 6.0, "has_lines": True}
+    copied = _copied(run, changes)
+    assert copied == replace(run, **changes)  # type: ignore[arg-type]
+    assert run.best == 10  # the original is untouched
+    node = initial_state(0.0)
+    assert _copied(node, {"run": copied}) == replace(node, run=copied)
+    with pytest.raises(AttributeError):
+        _copied(run, {"no_such_field": 1})
