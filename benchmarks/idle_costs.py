@@ -119,6 +119,8 @@ def main() -> int:
     parser.add_argument("--warmup", type=float, default=45.0, help="seconds before the window")
     parser.add_argument("--seconds", type=int, default=150, help="the window (>= 20)")
     args = parser.parse_args()
+    if args.warmup < 5 or args.seconds < 20:
+        parser.error("--warmup must be >= 5 and --seconds >= 20")
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     import follow_live
 
