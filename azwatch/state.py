@@ -565,19 +565,15 @@ def signals_of(run: Run, now: float, config: Config) -> Signals:
     node_at = run.node_seen_at
     if node_at is None or not node_is_fresh(run, now, config):
         return log  # one channel at most: nothing to combine (no NODE_RPC_URL, the usual case)
-    node, sampled_at = run.node, node_at
-
-    def from_node(value: _V | None) -> Reading[_V] | None:
-        return None if value is None else Reading(value, Channel.NODE, sampled_at)
-
+    node, by_node = run.node, Channel.NODE
     return Signals(
-        best=highest((log.best, from_node(node.best))),
-        finalized=highest((log.finalized, from_node(node.finalized))),
+        best=highest((log.best, _reading(node.best, by_node, node_at))),
+        finalized=highest((log.finalized, _reading(node.finalized, by_node, node_at))),
         # A fresh log restates its peer count every 20 s: as the primary channel, its count
         # stands as of its latest line.
-        peers=latest((log.peers, from_node(node.peers))),
-        major_sync=latest((log.major_sync, from_node(node.syncing))),
-        ready=from_node(node.ready),
+        peers=latest((log.peers, _reading(node.peers, by_node, node_at))),
+        major_sync=latest((log.major_sync, _reading(node.syncing, by_node, node_at))),
+        ready=_reading(node.ready, by_node, node_at),
         producing=log.producing,
         session=log.session,
     )
@@ -589,15 +585,17 @@ _UNKNOWN = Signals()
 
 def _log_signals(run: Run, now: float, log_at: float) -> Signals:
     """What a fresh, live log tells, as of its latest line (the session as of its start)."""
-
-    def told(value: _V | None, at: float | None = log_at) -> Reading[_V] | None:
-        return None if value is None or at is None else Reading(value, Channel.LOG, at)
-
+    by_log = Channel.LOG
     return Signals(
-        best=told(run.best),
-        finalized=told(run.finalized),
-        peers=told(run.peers),
-        major_sync=told(run.major_sync),
-        producing=told(run.producing(now)),
-        session=told(run.session, run.session_started_at),
+        best=_reading(run.best, by_log, log_at),
+        finalized=_reading(run.finalized, by_log, log_at),
+        peers=_reading(run.peers, by_log, log_at),
+        major_sync=_reading(run.major_sync, by_log, log_at),
+        producing=_reading(run.producing(now), by_log, log_at),
+        session=_reading(run.session, by_log, run.session_started_at),
     )
+
+
+def _reading(value: _V | None, channel: Channel, at: float | None) -> Reading[_V] | None:
+    """*channel*'s reading of *value* as of *at*; ``None`` when either is not known."""
+    return None if value is None or at is None else Reading(value, channel, at)
